@@ -1,0 +1,1 @@
+"""Alluvial diamond production tracking: registry, custody and KP internal-control evidence."""

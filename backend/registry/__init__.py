@@ -1,0 +1,1 @@
+"""The registry: jurisdictions, miners, organisations, licences, sites and site visits."""

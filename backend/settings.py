@@ -1,0 +1,50 @@
+"""Settings of one running backend, read from the environment once and injected everywhere."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SQLITE_PATH = Path("var") / "alluvial.sqlite"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable; `Settings.from_env()` is the only place the environment is read."""
+
+    database_url: str = field(default_factory=default_database_url)
+    token_ttl_seconds: int = 12 * 3600
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_vertices: int = 5000
+    page_size_default: int = 100
+    page_size_max: int = 1000
+    # A licensed area may touch a neighbour's by this much before the overlap is refused.
+    overlap_tolerance_ha: str = "0.01"
+    overlap_tolerance_share: float = 0.001
+    # Boundaries from public data sets are generalised; a site this close to a border is inside.
+    boundary_tolerance_m: float = 250.0
+    spatialite_library: str = "mod_spatialite"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if env.get("DATABASE_URL"):
+            values["database_url"] = env["DATABASE_URL"]
+        if env.get("TOKEN_TTL_SECONDS"):
+            values["token_ttl_seconds"] = int(env["TOKEN_TTL_SECONDS"])
+        if env.get("MAX_BODY_BYTES"):
+            values["max_body_bytes"] = int(env["MAX_BODY_BYTES"])
+        if env.get("SPATIALITE_LIBRARY_PATH"):
+            values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

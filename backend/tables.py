@@ -1,0 +1,11 @@
+"""Imports every table module so `SQLModel.metadata` is complete (for Alembic and tests)."""
+
+from sqlmodel import SQLModel
+
+from backend.audit import models as audit_models
+from backend.auth import models as auth_models
+from backend.registry import models as registry_models
+
+metadata = SQLModel.metadata
+
+__all__ = ["audit_models", "auth_models", "metadata", "registry_models"]
