@@ -25,8 +25,8 @@ class Settings:
     page_size_default: int = 100
     page_size_max: int = 1000
     # A licensed area may touch a neighbour's by this much before the overlap is refused.
-    overlap_tolerance_ha: str = "0.01"
-    overlap_tolerance_share: float = 0.001
+    overlap_tolerance_ha: str = "0.05"
+    overlap_tolerance_share: float = 0.01
     # Boundaries from public data sets are generalised; a site this close to a border is inside.
     boundary_tolerance_m: float = 250.0
     spatialite_library: str = "mod_spatialite"

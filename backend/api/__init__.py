@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every feature: routing, JSON, pagination, problems, OpenAPI."""

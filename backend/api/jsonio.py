@@ -1,0 +1,76 @@
+"""JSON in and out: Decimals leave as strings (exact), times as RFC 3339 UTC, UUIDs as text."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from starlette.responses import Response
+
+from backend.clock import as_utc
+from backend.errors import PROBLEM_CONTENT_TYPE, AppError, MalformedRequest, UnsupportedMediaType
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+class GeoJSON(JSON):
+    media_type = "application/geo+json"
+
+
+def problem_response(error: AppError, instance: str) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return Response(
+        dumps(error.problem(instance)),
+        status_code=error.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def parse_body(raw: bytes, content_type: str | None) -> Any:
+    """The request body as JSON; anything else is a 415 or a 400 naming the position."""
+    media = (content_type or "application/json").split(";")[0].strip().lower()
+    if media not in ("application/json", "application/geo+json") and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"send application/json or application/geo+json, not {media}")
+    if not raw.strip():
+        raise MalformedRequest("the request body is empty; a JSON document is required")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise MalformedRequest(f"the body is not UTF-8: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise MalformedRequest(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+
+
+def jsonable(value: Any) -> Any:
+    """The same value as plain JSON types (for JSON columns such as the audit trail)."""
+    return json.loads(dumps(value))

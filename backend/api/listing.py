@@ -1,0 +1,88 @@
+"""List responses: filters from the query string, a keyset page, and the `next` link."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Select
+from starlette.requests import Request
+
+from backend.api.pagination import Page, page_from_query, paginate, parse_bbox, parse_since, split_page
+from backend.errors import FieldError, ValidationFailed
+from backend.settings import Settings
+
+PAGE_PARAMS = ("limit", "cursor")
+
+
+def page_of(request: Request, settings: Settings) -> Page:
+    return page_from_query(
+        request.query_params, default=settings.page_size_default, maximum=settings.page_size_max
+    )
+
+
+def enum_param(request: Request, name: str, allowed: Sequence[str]) -> str | None:
+    value = request.query_params.get(name)
+    if value is not None and value not in allowed:
+        raise ValidationFailed(
+            f"{name} must be one of {', '.join(allowed)}",
+            errors=[FieldError(f"/query/{name}", f"must be one of {', '.join(allowed)}")],
+        )
+    return value
+
+
+def uuid_param(request: Request, name: str) -> uuid.UUID | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"{name} is not a UUID", errors=[FieldError(f"/query/{name}", "expected a UUID")]
+        ) from exc
+
+
+def reject_unknown_params(request: Request, known: Sequence[str]) -> None:
+    unknown = sorted(set(request.query_params) - set(known) - set(PAGE_PARAMS))
+    if unknown:
+        raise ValidationFailed(
+            f"unknown query parameter(s): {', '.join(unknown)}",
+            errors=[FieldError(f"/query/{u}", f"not a filter here; known: {', '.join(known)}") for u in unknown],
+        )
+
+
+def bbox_param(request: Request) -> tuple[float, float, float, float] | None:
+    return parse_bbox(request.query_params.get("bbox"))
+
+
+def since_param(request: Request) -> Any:
+    return parse_since(request.query_params.get("updated_since"))
+
+
+def run_page(session: Any, stmt: Select[Any], id_column: Any, page: Page) -> tuple[list[Any], str | None]:
+    rows = list(session.scalars(paginate(stmt, id_column, page)))
+    return split_page(rows, page, lambda r: r.id)
+
+
+def next_link(request: Request, cursor: str | None) -> list[dict[str, str]]:
+    links = [{"rel": "self", "href": str(request.url), "type": "application/geo+json"}]
+    if cursor is not None:
+        links.append(
+            {"rel": "next", "href": str(request.url.include_query_params(cursor=cursor)), "type": "application/geo+json"}
+        )
+    return links
+
+
+def feature_collection(
+    request: Request, rows: list[Any], cursor: str | None, to_feature: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
+    features = [to_feature(r) for r in rows]
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberReturned": len(features),
+        "next_cursor": cursor,
+        "links": next_link(request, cursor),
+    }

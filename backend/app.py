@@ -1,0 +1,87 @@
+"""`create_app(settings)`: the Starlette application with every feature's routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend import __doc__ as product, schema
+from backend.api import openapi
+from backend.api.jsonio import JSON, problem_response
+from backend.api.routing import Endpoint, starlette_route
+from backend.audit.routes import router as audit_router
+from backend.auth.routes import authenticate, router as auth_router
+from backend.db import make_engine, session_factory
+from backend.errors import AppError, MalformedRequest, NotFound
+from backend.registry.routes import router as registry_router
+from backend.settings import Settings
+
+log = logging.getLogger("backend")
+VERSION = "0.1.0"
+ROUTERS = (auth_router, registry_router, audit_router)
+
+
+def endpoints() -> list[Endpoint]:
+    return [e for r in ROUTERS for e in r.endpoints]
+
+
+class MethodNotAllowed(AppError):
+    status, code, title = 405, "method-not-allowed", "Method not allowed"
+
+
+def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
+    engine = make_engine(settings)
+    if check_schema:
+        schema.ensure_current(engine)
+    spec = openapi.build(endpoints(), title="Alluvial diamond production tracking API", version=VERSION)
+
+    def healthz(request: Request) -> Response:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return JSON({"status": "ok", "database": engine.dialect.name, "version": VERSION})
+
+    async def openapi_json(request: Request) -> Response:
+        return JSON(spec)
+
+    async def index(request: Request) -> Response:
+        return JSON({"name": product, "version": VERSION, "links": [
+            {"rel": "service-desc", "href": "/openapi.json"}, {"rel": "health", "href": "/healthz"},
+            {"rel": "api", "href": "/api/v1"}]})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return problem_response(NotFound(f"no route {request.url.path}"), request.url.path)
+        if exc.status_code == 405:
+            return problem_response(MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"), request.url.path)
+        return problem_response(MalformedRequest(str(exc.detail)), request.url.path)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem_response(AppError("the server failed; the error was logged and nothing was changed"), request.url.path)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    routes: list[Any] = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/openapi.json", openapi_json),
+        *[starlette_route(e, authenticate) for e in endpoints()],
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    return app

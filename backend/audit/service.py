@@ -1,0 +1,56 @@
+"""Writing audit entries: every mutation calls `record` inside its own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from backend.audit.models import AuditEntry
+from backend.auth.principal import Principal
+
+
+def record(
+    *,
+    session: Session,
+    principal: Principal | None,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    reason: str | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        user_id=principal.user_id if principal else None,
+        username=principal.username if principal else None,
+        device_id=principal.device_id if principal else None,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    session.add(entry)
+    return entry
+
+
+def snapshot(row: Any) -> dict[str, Any]:
+    """Every column of a row as plain JSON (geometry as GeoJSON), for before/after."""
+    from geoalchemy2.elements import WKBElement
+
+    from backend.api.jsonio import jsonable
+    from backend.spatial import from_db
+    from geodata.geojson import to_geojson
+
+    values: dict[str, Any] = {}
+    for column in row.__table__.columns:
+        value = getattr(row, column.key)
+        if isinstance(value, WKBElement):
+            shape = from_db(value)
+            value = None if shape is None else to_geojson(shape)
+        elif hasattr(value, "geom_type"):
+            value = to_geojson(value)
+        values[column.key] = value
+    return dict(jsonable(values))

@@ -1,0 +1,57 @@
+"""Which role may do what to which resource: the one table, checked before any query runs.
+
+Scope *within* an allowed action (a field officer's districts, a buyer's organisation) is
+applied in the queries themselves; this table only says whether the action is open at all.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from backend.auth.models import Role
+from backend.auth.principal import Principal
+from backend.errors import Forbidden
+
+
+class Action(StrEnum):
+    read = "read"
+    write = "write"
+    administer = "administer"  # licence status changes, overlap overrides
+
+
+R = Role
+ALL = frozenset(Role)
+
+PERMISSIONS: dict[tuple[str, Action], frozenset[Role]] = {
+    ("jurisdiction", Action.read): ALL,
+    ("jurisdiction", Action.write): frozenset({R.admin, R.ministry}),
+    ("organisation", Action.read): ALL,
+    ("organisation", Action.write): frozenset({R.admin, R.ministry}),
+    # Buyers and exporters get a reduced view (name and licence numbers); donors none at all.
+    ("miner", Action.read): ALL - {R.donor},
+    ("miner", Action.write): frozenset({R.admin, R.ministry, R.field_officer}),
+    ("licence", Action.read): ALL,
+    ("licence", Action.write): frozenset({R.admin, R.ministry}),
+    ("licence", Action.administer): frozenset({R.admin, R.ministry}),
+    ("site", Action.read): ALL,
+    ("site", Action.write): frozenset({R.admin, R.ministry, R.field_officer}),
+    ("site_visit", Action.read): ALL - {R.buyer, R.exporter},
+    ("site_visit", Action.write): frozenset({R.admin, R.ministry, R.field_officer}),
+    ("audit", Action.read): frozenset({R.admin, R.ministry, R.auditor}),
+    ("user", Action.read): frozenset({R.admin}),
+    ("user", Action.write): frozenset({R.admin}),
+}
+
+
+def allowed(principal: Principal, resource: str, action: Action) -> bool:
+    return principal.role in PERMISSIONS.get((resource, action), frozenset())
+
+
+def require(principal: Principal, resource: str, action: Action) -> None:
+    if not allowed(principal, resource, action):
+        raise Forbidden(f"the {principal.role.value} role may not {action.value} {resource} records")
+
+
+# Views of a miner: what each role receives.
+FULL_MINER_VIEW = frozenset({R.admin, R.ministry, R.field_officer, R.export_office, R.auditor})
+PURCHASE_MINER_VIEW = frozenset({R.buyer, R.exporter})

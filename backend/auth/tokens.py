@@ -1,0 +1,84 @@
+"""Bearer tokens: issue, resolve to a Principal, revoke."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from backend.auth.models import Role, Token, User, UserDistrict
+from backend.auth.passwords import verify_password
+from backend.auth.principal import Principal
+from backend.clock import utcnow
+from backend.errors import Unauthenticated
+
+TOKEN_PREFIX = "at_"
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(
+    *, session: Session, username: str, password: str, ttl_seconds: int, device_id: str | None = None
+) -> tuple[str, Token, User]:
+    user = session.scalars(select(User).where(User.username == username)).first()
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.active:
+        raise Unauthenticated("unknown username, wrong password, or a disabled account")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    token = Token(
+        token_hash=digest(secret),
+        user_id=user.id,
+        device_id=device_id,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl_seconds),
+    )
+    session.add(token)
+    return secret, token, user
+
+
+def principal_for(*, session: Session, secret: str, device_id: str | None = None) -> Principal:
+    row = session.execute(
+        select(Token, User).join(User, User.id == Token.user_id).where(Token.token_hash == digest(secret))
+    ).first()
+    if row is None:
+        raise Unauthenticated("the bearer token is not known")
+    token, user = row
+    now = utcnow()
+    if token.revoked_at is not None:
+        raise Unauthenticated("the bearer token was revoked")
+    if token.expires_at <= now:
+        raise Unauthenticated("the bearer token has expired; request a new one")
+    if not user.active:
+        raise Unauthenticated("the account is disabled")
+    districts = frozenset(
+        session.scalars(select(UserDistrict.district_code).where(UserDistrict.user_id == user.id))
+    )
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        districts=districts,
+        organisation_id=user.organisation_id,
+        device_id=token.device_id or device_id,
+        token_id=token.id,
+    )
+
+
+def revoke_token(*, session: Session, token_id: uuid.UUID, at: datetime | None = None) -> None:
+    session.execute(
+        update(Token).where(Token.id == token_id, Token.revoked_at.is_(None)).values(revoked_at=at or utcnow())  # type: ignore[union-attr]
+    )
+
+
+def revoke_user_tokens(*, session: Session, user_id: uuid.UUID) -> int:
+    result = session.execute(
+        update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None)).values(revoked_at=utcnow())  # type: ignore[union-attr]
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,49 @@
+"""Versioned writes shared by every feature: compare-and-set on `version`, never a blind update."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from backend.clock import utcnow
+from backend.errors import NotFound, StaleVersion
+from backend.models_base import Record
+
+R = TypeVar("R", bound=Record)
+
+
+def update_versioned(
+    *, session: Session, model: type[R], record_id: uuid.UUID, base_version: int, values: dict[str, Any]
+) -> int:
+    """`UPDATE … SET …, version = version + 1 WHERE id = :id AND version = :base`.
+
+    Returns the new version; a concurrent writer that got there first makes this a 409.
+    """
+    stmt = (
+        update(model)
+        .where(model.id == record_id, model.version == base_version)  # type: ignore[arg-type]
+        .values(**values, version=base_version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+        current = session.get(model, record_id)
+        if current is None:
+            raise NotFound(f"no {model.__tablename__} {record_id}")
+        raise StaleVersion(
+            f"{model.__tablename__} {record_id} is at version {current.version}, "
+            f"you sent version {base_version}; read it again and reapply your change",
+            extra={"current_version": current.version},
+        )
+    return base_version + 1
+
+
+def check_version(current: Record, base_version: int) -> None:
+    if current.version != base_version:
+        raise StaleVersion(
+            f"{type(current).__tablename__} {current.id} is at version {current.version}, "
+            f"you sent version {base_version}; read it again and reapply your change",
+            extra={"current_version": current.version},
+        )

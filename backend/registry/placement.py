@@ -1,0 +1,95 @@
+"""Where a geometry may lie: inside its country and district, not swapped, not over a neighbour."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.orm import Session
+
+from backend.errors import FieldError, OverlapRefused, field_error, from_geo_error
+from backend.registry import queries
+from backend.registry.models import Jurisdiction, JurisdictionLevel
+from backend.settings import Settings
+from backend.spatial import from_db
+from geodata import boundaries, checks, measure
+from geodata.errors import GeoError
+
+DISTRICT_POINTER = "/properties/district"
+
+
+def district_or_422(session: Session, code: str, pointer: str = DISTRICT_POINTER) -> Jurisdiction:
+    district = queries.jurisdiction_by_code(session, code)
+    if district is None or district.level != JurisdictionLevel.district:
+        raise field_error(pointer, f"{code} is not a known district code")
+    return district
+
+
+def country_boundary(session: Session, district: Jurisdiction) -> tuple[str, BaseGeometry | None]:
+    country = queries.country_of(session, district)
+    if country is not None and country.boundary is not None:
+        return country.name, from_db(country.boundary)
+    return district.country_code, boundaries.country_boundary(district.country_code)
+
+
+def check_placement(
+    session: Session, settings: Settings, geom: BaseGeometry, district: Jurisdiction
+) -> None:
+    """Refuse swapped coordinates, and anything outside the country or the district."""
+    country_name, country = country_boundary(session, district)
+    try:
+        if country is not None:
+            checks.check_not_swapped(geom, country, what=country_name)
+            checks.check_within(geom, country, what=country_name, tolerance_m=settings.boundary_tolerance_m)
+        if district.boundary is not None:
+            checks.check_within(
+                geom,
+                from_db(district.boundary),  # type: ignore[arg-type]
+                what=f"district {district.name} ({district.code})",
+                tolerance_m=settings.boundary_tolerance_m,
+            )
+    except GeoError as err:
+        raise from_geo_error(err) from err
+
+
+@dataclass(frozen=True)
+class Overlap:
+    licence_id: uuid.UUID
+    number: str
+    overlap_ha: Decimal
+
+
+def overlaps(
+    session: Session, settings: Settings, area: BaseGeometry, *, exclude: uuid.UUID | None = None
+) -> list[Overlap]:
+    """Active mining licences whose area this one overlaps beyond the tolerance."""
+    found: list[Overlap] = []
+    tolerance_ha = Decimal(settings.overlap_tolerance_ha)
+    for other in queries.active_mining_licences_near(session, area.bounds, exclude=exclude):
+        other_area = from_db(other.area)
+        assert other_area is not None
+        ha = measure.overlap_ha(area, other_area)
+        share = measure.overlap_share(area, other_area)
+        if ha > tolerance_ha and share > settings.overlap_tolerance_share:
+            found.append(Overlap(other.id, other.number, ha))
+    return found
+
+
+def refuse_overlaps(found: list[Overlap]) -> None:
+    if not found:
+        return
+    listing = ", ".join(f"{o.number} ({o.overlap_ha} ha)" for o in found)
+    raise OverlapRefused(
+        f"the licensed area overlaps active licence(s) {listing}; a ministry user may override "
+        "with properties.overlap_override_reason",
+        errors=[FieldError("/geometry", f"overlaps {listing}")],
+        extra={
+            "overlaps": [
+                {"licence_id": str(o.licence_id), "number": o.number, "overlap_ha": str(o.overlap_ha)}
+                for o in found
+            ]
+        },
+    )
+

@@ -1,0 +1,456 @@
+"""Registry use cases: each takes `*, session`, checks role, scope and rules, audits, commits once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.audit.service import record as audit, snapshot
+from backend.auth.permissions import Action, require
+from backend.auth.principal import Principal
+from backend.clock import utcnow
+from backend.errors import (
+    Duplicate,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    field_error,
+)
+from backend.records import check_version, update_versioned
+from backend.registry import placement, queries
+from backend.registry.models import (
+    Jurisdiction,
+    Licence,
+    LicenceKind,
+    LicenceStatus,
+    LicenceStatusChange,
+    Miner,
+    Organisation,
+    OrganisationKind,
+    Site,
+    SiteVisit,
+)
+from backend.registry.rules import licence_create_errors, transition_error
+from backend.registry.schemas import (
+    JurisdictionCreate,
+    JurisdictionUpdate,
+    LicenceCreate,
+    LicenceStatusChangeIn,
+    LicenceUpdate,
+    MinerCreate,
+    MinerUpdate,
+    OrganisationCreate,
+    OrganisationUpdate,
+    SiteCreate,
+    SiteUpdate,
+    SiteVisitCreate,
+    SiteVisitUpdate,
+)
+from backend.settings import Settings
+from backend.spatial import as_multipolygon, from_db, to_db
+from geodata import measure
+from geodata.area import geodesic_area_ha
+
+P = "/properties/"
+
+
+def _commit(session: Session, what: str) -> None:
+    try:
+        session.commit()
+    except IntegrityError as err:
+        session.rollback()
+        raise Duplicate(f"{what} conflicts with an existing record: {err.orig}") from err
+
+
+def _ensure_new_id(session: Session, model: Any, record_id: uuid.UUID | None, pointer: str) -> None:
+    if record_id is not None and session.get(model, record_id) is not None:
+        raise Duplicate(
+            f"a {model.__tablename__} with id {record_id} exists",
+            errors=[FieldError(pointer, "this id is taken")],
+        )
+
+
+def _in_scope_district(principal: Principal, code: str, pointer: str) -> None:
+    if not principal.may_see_district(code):
+        raise Forbidden(
+            f"district {code} is outside your districts ({', '.join(sorted(principal.districts)) or 'none'})",
+            errors=[FieldError(pointer, "outside your districts")],
+        )
+
+
+def _audit_update(session: Session, principal: Principal, entity: str, row: Any, before: dict[str, Any], reason: str | None = None) -> None:
+    session.flush()
+    audit(session=session, principal=principal, action="update", entity_type=entity, entity_id=row.id, before=before, after=snapshot(row), reason=reason)
+
+
+def _audit_create(session: Session, principal: Principal, entity: str, row: Any, reason: str | None = None) -> None:
+    session.flush()
+    audit(session=session, principal=principal, action="create", entity_type=entity, entity_id=row.id, before=None, after=snapshot(row), reason=reason)
+
+
+def _claim(session: Session, row: Any, base_version: int) -> None:
+    """Compare-and-set the version before changing anything: a concurrent writer gets 409."""
+    check_version(row, base_version)
+    new_version = update_versioned(session=session, model=type(row), record_id=row.id, base_version=base_version, values={})
+    row.version = new_version
+    row.updated_at = utcnow()
+
+
+# --- jurisdictions -------------------------------------------------------------------------------
+
+
+def create_jurisdiction(*, session: Session, principal: Principal, settings: Settings, geometry: BaseGeometry | None, props: JurisdictionCreate) -> Jurisdiction:
+    require(principal, "jurisdiction", Action.write)
+    if props.parent_code is not None and queries.jurisdiction_by_code(session, props.parent_code) is None:
+        raise field_error(P + "parent_code", f"{props.parent_code} is not a known jurisdiction")
+    if queries.jurisdiction_by_code(session, props.code) is not None:
+        raise Duplicate(f"jurisdiction {props.code} exists", errors=[FieldError(P + "code", "this code is taken")])
+    row = Jurisdiction(
+        code=props.code, name=props.name, level=props.level, country_code=props.country_code,
+        parent_code=props.parent_code, boundary=None if geometry is None else to_db(as_multipolygon(geometry)),
+    )
+    session.add(row)
+    _audit_create(session, principal, "jurisdiction", row)
+    _commit(session, "the jurisdiction")
+    return row
+
+
+def update_jurisdiction(*, session: Session, principal: Principal, settings: Settings, code: str, geometry: BaseGeometry | None, props: JurisdictionUpdate) -> Jurisdiction:
+    require(principal, "jurisdiction", Action.write)
+    row = queries.jurisdiction_by_code(session, code)
+    if row is None:
+        raise NotFound(f"no jurisdiction {code}")
+    before = snapshot(row)
+    _claim(session, row, props.version)
+    if props.name is not None:
+        row.name = props.name
+    if geometry is not None:
+        row.boundary = to_db(as_multipolygon(geometry))
+    _audit_update(session, principal, "jurisdiction", row, before)
+    _commit(session, "the jurisdiction")
+    return row
+
+
+# --- organisations -------------------------------------------------------------------------------
+
+
+def create_organisation(*, session: Session, principal: Principal, props: OrganisationCreate) -> Organisation:
+    require(principal, "organisation", Action.write)
+    _ensure_new_id(session, Organisation, props.id, "/id")
+    if props.district is not None:
+        placement.district_or_422(session, props.district, "/district")
+    row = Organisation(
+        name=props.name, kind=props.kind, country_code=props.country_code, district_code=props.district,
+        registration_number=props.registration_number, address=props.address,
+    )
+    if props.id is not None:
+        row.id = props.id
+    session.add(row)
+    _audit_create(session, principal, "organisation", row)
+    _commit(session, "the organisation")
+    return row
+
+
+def update_organisation(*, session: Session, principal: Principal, organisation_id: uuid.UUID, props: OrganisationUpdate) -> Organisation:
+    require(principal, "organisation", Action.write)
+    row = session.get(Organisation, organisation_id)
+    if row is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    before = snapshot(row)
+    _claim(session, row, props.version)
+    changes = props.model_dump(exclude_unset=True, exclude={"version"})
+    if "district" in changes:
+        if changes["district"] is not None:
+            placement.district_or_422(session, changes["district"], "/district")
+        row.district_code = changes.pop("district")
+    for key, value in changes.items():
+        setattr(row, key, value)
+    _audit_update(session, principal, "organisation", row, before)
+    _commit(session, "the organisation")
+    return row
+
+
+# --- miners --------------------------------------------------------------------------------------
+
+
+def create_miner(*, session: Session, principal: Principal, props: MinerCreate) -> Miner:
+    require(principal, "miner", Action.write)
+    placement.district_or_422(session, props.district, "/district")
+    _in_scope_district(principal, props.district, "/district")
+    _ensure_new_id(session, Miner, props.id, "/id")
+    row = Miner(
+        full_name=props.full_name, national_id=props.national_id, phone=props.phone,
+        photo_ref=props.photo_ref, district_code=props.district, status=props.status,
+    )
+    if props.id is not None:
+        row.id = props.id
+    session.add(row)
+    _audit_create(session, principal, "miner", row)
+    _commit(session, "the miner")
+    return row
+
+
+def update_miner(*, session: Session, principal: Principal, miner_id: uuid.UUID, props: MinerUpdate) -> Miner:
+    require(principal, "miner", Action.write)
+    row = queries.one(session, queries.miners(principal, queries.Filters()), Miner, miner_id)
+    if row is None:
+        raise NotFound(f"no miner {miner_id} in your scope")
+    before = snapshot(row)
+    _claim(session, row, props.version)
+    changes = props.model_dump(exclude_unset=True, exclude={"version"})
+    if "district" in changes:
+        if changes["district"] is None:
+            raise field_error("/district", "a miner always has a district")
+        placement.district_or_422(session, changes["district"], "/district")
+        _in_scope_district(principal, changes["district"], "/district")
+        row.district_code = changes.pop("district")
+    for key, value in changes.items():
+        if value is None and key in ("full_name", "status"):
+            raise field_error("/" + key, f"{key} cannot be removed")
+        setattr(row, key, value)
+    _audit_update(session, principal, "miner", row, before)
+    _commit(session, "the miner")
+    return row
+
+
+# --- licences ------------------------------------------------------------------------------------
+
+
+def _check_licence_holder(session: Session, props: LicenceCreate) -> None:
+    if props.holder_miner_id is not None and session.get(Miner, props.holder_miner_id) is None:
+        raise field_error(P + "holder_miner_id", f"no miner {props.holder_miner_id}")
+    if props.holder_organisation_id is not None:
+        org = session.get(Organisation, props.holder_organisation_id)
+        if org is None:
+            raise field_error(P + "holder_organisation_id", f"no organisation {props.holder_organisation_id}")
+        if props.kind is LicenceKind.exporter and org.kind != OrganisationKind.exporter:
+            raise field_error(P + "holder_organisation_id", "an exporter licence is held by an exporting organisation")
+
+
+def _override_reason(principal: Principal, reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    require(principal, "licence", Action.administer)
+    return reason
+
+
+def _place_licence_area(session: Session, settings: Settings, principal: Principal, area: BaseGeometry, district_code: str | None, reason: str | None, exclude: uuid.UUID | None) -> list[placement.Overlap]:
+    if district_code is not None:
+        district = placement.district_or_422(session, district_code)
+        placement.check_placement(session, settings, area, district)
+    found = placement.overlaps(session, settings, area, exclude=exclude)
+    if found and reason is None:
+        placement.refuse_overlaps(found)
+    return found
+
+
+def create_licence(*, session: Session, principal: Principal, settings: Settings, geometry: BaseGeometry | None, props: LicenceCreate) -> Licence:
+    require(principal, "licence", Action.write)
+    errors = licence_create_errors(props)
+    if geometry is not None and props.kind is not LicenceKind.artisanal_mining:
+        errors.append(FieldError("/geometry", f"a {props.kind.value} licence has no licensed area; send geometry null"))
+    if errors:
+        raise ValidationFailed("; ".join(f"{e.field}: {e.detail}" for e in errors), errors=errors)
+    _check_licence_holder(session, props)
+    _ensure_new_id(session, Licence, props.id, P + "id")
+    reason = _override_reason(principal, props.overlap_override_reason)
+    if props.district is not None:
+        placement.district_or_422(session, props.district)
+    found: list[placement.Overlap] = []
+    if geometry is not None:
+        found = _place_licence_area(session, settings, principal, geometry, props.district, reason, None)
+    row = Licence(
+        kind=props.kind, number=props.number, holder_miner_id=props.holder_miner_id,
+        holder_organisation_id=props.holder_organisation_id, district_code=props.district,
+        valid_from=props.valid_from, valid_to=props.valid_to, fit_and_proper=props.fit_and_proper,
+        status=LicenceStatus.active, overlap_override_reason=reason if found else None,
+        area=None if geometry is None else to_db(as_multipolygon(geometry)),
+        area_ha=None if geometry is None else geodesic_area_ha(geometry),
+    )
+    if props.id is not None:
+        row.id = props.id
+    if session.scalars(queries.licences(principal, queries.Filters()).where(Licence.number == props.number)).first():
+        raise Duplicate(f"licence number {props.number} exists", errors=[FieldError(P + "number", "this number is taken")])
+    session.add(row)
+    session.flush()
+    session.add(LicenceStatusChange(licence_id=row.id, from_status=None, to_status=LicenceStatus.active, reason="issued", changed_by=principal.user_id))
+    _audit_create(session, principal, "licence", row, reason=row.overlap_override_reason)
+    _commit(session, "the licence")
+    return row
+
+
+def update_licence(*, session: Session, principal: Principal, settings: Settings, licence_id: uuid.UUID, geometry: BaseGeometry | None, props: LicenceUpdate) -> Licence:
+    require(principal, "licence", Action.write)
+    row = session.get(Licence, licence_id)
+    if row is None:
+        raise NotFound(f"no licence {licence_id}")
+    before = snapshot(row)
+    _claim(session, row, props.version)
+    changes = props.model_dump(exclude_unset=True, exclude={"version", "overlap_override_reason"})
+    reason = _override_reason(principal, props.overlap_override_reason)
+    if "valid_to" in changes and (changes["valid_to"] is None or changes["valid_to"] < row.valid_from):
+        raise field_error(P + "valid_to", "valid_to must be a date on or after valid_from")
+    if "fit_and_proper" in changes and row.kind == LicenceKind.artisanal_mining:
+        raise field_error(P + "fit_and_proper", "fit_and_proper applies to buyer and exporter licences only")
+    if "district" in changes:
+        if changes["district"] is None and row.kind == LicenceKind.artisanal_mining:
+            raise field_error(P + "district", "an artisanal_mining licence needs its district")
+        if changes["district"] is not None:
+            placement.district_or_422(session, changes["district"])
+        row.district_code = changes.pop("district")
+    for key, value in changes.items():
+        setattr(row, key, value)
+    if geometry is not None:
+        if row.kind != LicenceKind.artisanal_mining:
+            raise field_error("/geometry", f"a {row.kind} licence has no licensed area")
+        found = _place_licence_area(session, settings, principal, geometry, row.district_code, reason, row.id)
+        row.area = to_db(as_multipolygon(geometry))
+        row.area_ha = geodesic_area_ha(geometry)
+        row.overlap_override_reason = reason if found else None
+    _audit_update(session, principal, "licence", row, before, reason=reason)
+    _commit(session, "the licence")
+    return row
+
+
+def change_licence_status(*, session: Session, principal: Principal, licence_id: uuid.UUID, change: LicenceStatusChangeIn) -> Licence:
+    require(principal, "licence", Action.administer)
+    row = session.get(Licence, licence_id)
+    if row is None:
+        raise NotFound(f"no licence {licence_id}")
+    problem = transition_error(LicenceStatus(row.status), change.status)
+    if problem is not None:
+        raise field_error("/status", problem)
+    before = snapshot(row)
+    _claim(session, row, change.version)
+    session.add(LicenceStatusChange(licence_id=row.id, from_status=row.status, to_status=change.status, reason=change.reason, changed_by=principal.user_id))
+    row.status = change.status
+    _audit_update(session, principal, "licence", row, before, reason=change.reason)
+    _commit(session, "the licence")
+    return row
+
+
+# --- sites ---------------------------------------------------------------------------------------
+
+
+def _check_site_licence(session: Session, licence_id: uuid.UUID | None) -> None:
+    if licence_id is None:
+        return
+    lic = session.get(Licence, licence_id)
+    if lic is None:
+        raise field_error(P + "licence_id", f"no licence {licence_id}")
+    if lic.kind != LicenceKind.artisanal_mining:
+        raise field_error(P + "licence_id", f"licence {lic.number} is a {lic.kind} licence, not artisanal_mining")
+
+
+def create_site(*, session: Session, principal: Principal, settings: Settings, geometry: BaseGeometry, props: SiteCreate) -> Site:
+    require(principal, "site", Action.write)
+    district = placement.district_or_422(session, props.district)
+    _in_scope_district(principal, props.district, P + "district")
+    _ensure_new_id(session, Site, props.id, P + "id")
+    placement.check_placement(session, settings, geometry, district)
+    _check_site_licence(session, props.licence_id)
+    row = Site(
+        name=props.name, district_code=props.district, licence_id=props.licence_id, status=props.status,
+        notes=props.notes, geometry=to_db(as_multipolygon(geometry)), area_ha=geodesic_area_ha(geometry),
+    )
+    if props.id is not None:
+        row.id = props.id
+    session.add(row)
+    _audit_create(session, principal, "site", row)
+    _commit(session, "the site")
+    return row
+
+
+def update_site(*, session: Session, principal: Principal, settings: Settings, site_id: uuid.UUID, geometry: BaseGeometry | None, props: SiteUpdate) -> Site:
+    require(principal, "site", Action.write)
+    row = queries.one(session, queries.sites(principal, queries.Filters()), Site, site_id)
+    if row is None:
+        raise NotFound(f"no site {site_id} in your scope")
+    before = snapshot(row)
+    _claim(session, row, props.version)
+    changes = props.model_dump(exclude_unset=True, exclude={"version"})
+    if "licence_id" in changes:
+        _check_site_licence(session, changes["licence_id"])
+    for key, value in changes.items():
+        if value is None and key in ("name", "status"):
+            raise field_error(P + key, f"{key} cannot be removed")
+        setattr(row, key, value)
+    if geometry is not None:
+        district = placement.district_or_422(session, row.district_code)
+        placement.check_placement(session, settings, geometry, district)
+        row.geometry = to_db(as_multipolygon(geometry))
+        row.area_ha = geodesic_area_ha(geometry)
+    _audit_update(session, principal, "site", row, before)
+    _commit(session, "the site")
+    return row
+
+
+# --- site visits ---------------------------------------------------------------------------------
+
+
+def create_visit(*, session: Session, principal: Principal, settings: Settings, geometry: BaseGeometry, props: SiteVisitCreate) -> SiteVisit:
+    require(principal, "site_visit", Action.write)
+    site = queries.one(session, queries.sites(principal, queries.Filters()), Site, props.site_id)
+    if site is None:
+        raise field_error(P + "site_id", f"no site {props.site_id} in your scope")
+    _ensure_new_id(session, SiteVisit, props.id, P + "id")
+    if props.visited_at > utcnow():
+        raise field_error(P + "visited_at", "a visit cannot be in the future")
+    district = placement.district_or_422(session, site.district_code)
+    placement.check_placement(session, settings, geometry, district)
+    site_shape = from_db(site.geometry)
+    assert site_shape is not None
+    row = SiteVisit(
+        site_id=site.id, district_code=site.district_code, visited_at=props.visited_at,
+        location=to_db(geometry), diggers_counted=props.diggers_counted, notes=props.notes,
+        officer_id=principal.user_id, distance_to_site_m=_metres(measure.distance_m(geometry, site_shape)),  # type: ignore[arg-type]
+    )
+    if props.id is not None:
+        row.id = props.id
+    session.add(row)
+    _audit_create(session, principal, "site_visit", row)
+    _commit(session, "the site visit")
+    return row
+
+
+def update_visit(*, session: Session, principal: Principal, settings: Settings, visit_id: uuid.UUID, geometry: BaseGeometry | None, props: SiteVisitUpdate) -> SiteVisit:
+    require(principal, "site_visit", Action.write)
+    row = queries.one(session, queries.visits(principal, queries.Filters()), SiteVisit, visit_id)
+    if row is None:
+        raise NotFound(f"no site visit {visit_id} in your scope")
+    before = snapshot(row)
+    _claim(session, row, props.version)
+    changes = props.model_dump(exclude_unset=True, exclude={"version"})
+    if changes.get("visited_at") is not None and changes["visited_at"] > utcnow():
+        raise field_error(P + "visited_at", "a visit cannot be in the future")
+    for key, value in changes.items():
+        if value is None and key in ("visited_at", "diggers_counted"):
+            raise field_error(P + key, f"{key} cannot be removed")
+        setattr(row, key, value)
+    if geometry is not None:
+        site = session.get(Site, row.site_id)
+        assert site is not None
+        district = placement.district_or_422(session, row.district_code)
+        placement.check_placement(session, settings, geometry, district)
+        row.location = to_db(geometry)
+        site_shape = from_db(site.geometry)
+        row.distance_to_site_m = _metres(measure.distance_m(geometry, site_shape))  # type: ignore[arg-type]
+    _audit_update(session, principal, "site_visit", row, before)
+    _commit(session, "the site visit")
+    return row
+
+
+def _metres(value: float) -> Any:
+    from decimal import Decimal
+
+    return Decimal(str(round(value, 1)))
+
+
+def today() -> date:
+    return utcnow().date()

@@ -1,0 +1,50 @@
+"""The database side of geometry: WKB in and out, and the few spatial SQL expressions we use.
+
+Everything dialect-specific about spatial SQL lives here, so features never branch on PostGIS
+versus SpatiaLite themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import ColumnElement, func
+
+SRID = 4326
+
+
+def to_db(geom: BaseGeometry) -> Any:
+    return from_shape(geom, srid=SRID)
+
+
+def from_db(value: Any) -> BaseGeometry | None:
+    return None if value is None else to_shape(value)
+
+
+def as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
+    if isinstance(geom, MultiPolygon):
+        return geom
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    raise TypeError(f"expected a polygon, got {geom.geom_type}")
+
+
+def simplest(geom: BaseGeometry) -> BaseGeometry:
+    """A one-part MultiPolygon leaves as the Polygon it was most likely sent as."""
+    if isinstance(geom, MultiPolygon) and len(geom.geoms) == 1:
+        return geom.geoms[0]
+    return geom
+
+
+def intersects_bbox(column: Any, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
+    """`column` intersects the lon/lat box (PostGIS answers a boolean, SpatiaLite 1/0: both
+    work as a WHERE clause). PostGIS uses its GiST index for this; SpatiaLite scans, which is
+    fine at district-office scale."""
+    minx, miny, maxx, maxy = bbox
+    envelope = func.ST_GeomFromText(
+        f"POLYGON(({minx} {miny},{maxx} {miny},{maxx} {maxy},{minx} {maxy},{minx} {miny}))", SRID
+    )
+    return func.ST_Intersects(column, envelope)  # type: ignore[no-any-return]
