@@ -1,0 +1,122 @@
+"""Fixtures shared by every tier: the two databases, migrated once, and per-test rollback.
+
+`db_url` is parametrised over PostGIS and SpatiaLite. A database that cannot be reached is
+skipped locally but fails the run under `--require-all-dialects` (which `./dev test` and CI pass).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from backend import schema
+from backend.auth.models import Role
+from backend.auth.principal import Principal
+from backend.db import make_engine
+from backend.settings import Settings
+from backend.tables import metadata
+
+DIALECTS = ("postgis", "spatialite")
+DEFAULT_POSTGIS_URL = "postgresql://alluvial:alluvial@127.0.0.1:5432/alluvial_test"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--require-all-dialects", action="store_true",
+                     help="fail, instead of skipping, when PostGIS or SpatiaLite is unavailable")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+
+
+def _unavailable(request: pytest.FixtureRequest, why: str) -> None:
+    if request.config.getoption("--require-all-dialects"):
+        pytest.fail(f"required database unavailable: {why}")
+    pytest.skip(why)
+
+
+def postgis_url() -> str:
+    return os.environ.get("TEST_POSTGIS_URL", DEFAULT_POSTGIS_URL)
+
+
+def reset_postgis(engine: Engine) -> None:
+    """Drop our tables so the migrations run from scratch (PostGIS's own tables stay)."""
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
+
+
+@pytest.fixture(scope="session", params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def db_url(dialect: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if dialect == "postgis":
+        url = postgis_url()
+        try:
+            engine = make_engine(Settings(database_url=url))
+            with engine.connect() as conn:
+                conn.execute(text("SELECT PostGIS_Version()"))
+            reset_postgis(engine)
+            engine.dispose()
+        except Exception as err:  # any failure to reach PostGIS means the dialect is missing
+            _unavailable(request, f"PostGIS at {url}: {err}")
+        return url
+    path: Path = tmp_path_factory.mktemp("spatialite") / "test.sqlite"
+    url = f"sqlite:///{path}"
+    try:
+        engine = make_engine(Settings(database_url=url))
+        with engine.connect() as conn:
+            conn.execute(text("SELECT spatialite_version()"))
+        engine.dispose()
+    except Exception as err:
+        _unavailable(request, f"SpatiaLite ({os.environ.get('SPATIALITE_LIBRARY_PATH')}): {err}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url)
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    """A migrated database with the demo country's jurisdictions, shared by the session."""
+    from backend.registry.demo import seed_demo
+    from backend.db import session_factory
+
+    eng = make_engine(settings)
+    schema.upgrade(eng)
+    with session_factory(eng)() as session:
+        seed_demo(session=session, settings=settings)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose commits are savepoints inside one outer transaction, rolled back after."""
+    conn = engine.connect()
+    outer = conn.begin()
+    s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False)
+    try:
+        yield s
+    finally:
+        s.close()
+        outer.rollback()
+        conn.close()
+
+
+def principal(role: Role, *, districts: tuple[str, ...] = (), organisation_id: uuid.UUID | None = None) -> Principal:
+    """A principal without a user row, for service tests (audit rows allow a null user)."""
+    return Principal(user_id=uuid.uuid4(), username=f"test-{role.value}", role=role,
+                     districts=frozenset(districts), organisation_id=organisation_id)

@@ -1,0 +1,120 @@
+"""End-to-end fixtures: a real uvicorn server on a loopback port per database, httpx clients per role."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select
+
+from backend.auth.models import Role
+from backend.auth.schemas import UserCreate
+from backend.auth.users import create_user
+from backend.db import session_factory
+from backend.registry.models import Organisation, OrganisationKind
+from backend.settings import Settings
+
+PASSWORD = "e2e-password-long-enough"
+HOME_DISTRICT = "SL-E-KO"  # Kono: the field officer's district
+OTHER_DISTRICT = "SL-S-BO"  # Bo: outside it
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Api:
+    base_url: str
+    engine: Engine
+    tokens: dict[str, str] = field(default_factory=dict)
+    users: dict[str, Any] = field(default_factory=dict)
+    organisations: dict[str, uuid.UUID] = field(default_factory=dict)
+
+    def client(self, who: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+
+def _wait_until_up(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not answer /healthz within 30 s")
+
+
+@pytest.fixture(scope="session")
+def server(engine: Engine, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m backend serve` as a subprocess, exactly as an operator runs it."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base_url, proc, log)
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        errors = log.read_text()
+        # A server-side traceback during the tests is a bug even if every response looked fine.
+        assert "Traceback" not in errors, errors
+
+
+ROLE_USERS: dict[str, tuple[Role, tuple[str, ...], str | None]] = {
+    "admin": (Role.admin, (), None),
+    "ministry": (Role.ministry, (), None),
+    "officer": (Role.field_officer, (HOME_DISTRICT,), None),
+    "officer_bo": (Role.field_officer, (OTHER_DISTRICT,), None),
+    "buyer": (Role.buyer, (), "buying_office"),
+    "exporter": (Role.exporter, (), "exporter"),
+    "export_office": (Role.export_office, (), None),
+    "donor": (Role.donor, (), None),
+    "auditor": (Role.auditor, (), None),
+}
+
+
+@pytest.fixture(scope="session")
+def api(server: str, engine: Engine) -> Api:
+    """One user per role (two field officers with different districts), each with a token."""
+    result = Api(base_url=server, engine=engine)
+    suffix = uuid.uuid4().hex[:6]
+    with session_factory(engine)() as session:
+        for kind in (OrganisationKind.buying_office, OrganisationKind.exporter):
+            org = session.scalars(select(Organisation).where(Organisation.kind == kind).order_by(Organisation.id)).first()
+            assert org is not None, "the demo seed has organisations of each kind"
+            result.organisations[kind.value] = org.id
+        for name, (role, districts, org_kind) in ROLE_USERS.items():
+            user = create_user(session=session, principal=None, props=UserCreate(
+                username=f"{name}-{suffix}", password=PASSWORD, role=role, districts=list(districts),
+                organisation_id=result.organisations[org_kind] if org_kind else None))
+            result.users[name] = user
+    with httpx.Client(base_url=server) as client:
+        for name in ROLE_USERS:
+            r = client.post("/api/v1/auth/token", json={"username": f"{name}-{suffix}", "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            result.tokens[name] = r.json()["access_token"]
+    return result
