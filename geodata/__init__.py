@@ -1,0 +1,1 @@
+"""Pure geometry and geography: GeoJSON in and out, validation, geodesic measures, boundaries."""
