@@ -28,6 +28,16 @@ def alembic_config() -> Config:
     return config
 
 
+def ensure_postgis(engine: Engine) -> None:
+    """PostGIS must be in the database before the first migration (a no-op where it is)."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        installed = conn.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").first()
+        if installed is None:
+            conn.exec_driver_sql("CREATE EXTENSION postgis")
+
+
 def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
@@ -41,6 +51,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     init_spatial_metadata(engine)
+    ensure_postgis(engine)
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn

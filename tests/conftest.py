@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 from sqlalchemy.orm import Session
 
 from backend import schema
@@ -20,7 +23,6 @@ from backend.auth.models import Role
 from backend.auth.principal import Principal
 from backend.db import make_engine
 from backend.settings import Settings
-from backend.tables import metadata
 
 DIALECTS = ("postgis", "spatialite")
 DEFAULT_POSTGIS_URL = "postgresql://alluvial:alluvial@127.0.0.1:5432/alluvial_test"
@@ -45,12 +47,29 @@ def postgis_url() -> str:
     return os.environ.get("TEST_POSTGIS_URL", DEFAULT_POSTGIS_URL)
 
 
-def reset_postgis(engine: Engine) -> None:
-    """Drop our tables so the migrations run from scratch (PostGIS's own tables stay)."""
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
+def _autocommit(url: str) -> Engine:
+    return make_engine(Settings(database_url=url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+@contextmanager
+def fresh_postgis_database(base_url: str) -> Iterator[str]:
+    """A new, empty database with PostGIS for this test run, dropped afterwards.
+
+    Runs of the suite (several developers, CI, helpers) never share tables this way.
+    """
+    name = f"{make_url(base_url).database}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = _autocommit(base_url)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        with _autocommit(url).connect() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session", params=DIALECTS)
@@ -59,18 +78,24 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def db_url(dialect: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def db_url(dialect: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if dialect == "postgis":
-        url = postgis_url()
+        base = postgis_url()
         try:
-            engine = make_engine(Settings(database_url=url))
-            with engine.connect() as conn:
-                conn.execute(text("SELECT PostGIS_Version()"))
-            reset_postgis(engine)
-            engine.dispose()
-        except Exception as err:  # any failure to reach PostGIS means the dialect is missing
-            _unavailable(request, f"PostGIS at {url}: {err}")
-        return url
+            probe = _autocommit(base)
+            with probe.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            probe.dispose()
+        except Exception as err:  # any failure to reach PostgreSQL means the dialect is missing
+            _unavailable(request, f"PostgreSQL at {base}: {err}")
+        try:
+            with fresh_postgis_database(base) as url:
+                yield url
+        except Exception as err:
+            if "postgis" in str(err).lower() and "extension" in str(err).lower():
+                _unavailable(request, f"PostGIS extension at {base}: {err}")
+            raise
+        return
     path: Path = tmp_path_factory.mktemp("spatialite") / "test.sqlite"
     url = f"sqlite:///{path}"
     try:
@@ -80,7 +105,7 @@ def db_url(dialect: str, request: pytest.FixtureRequest, tmp_path_factory: pytes
         engine.dispose()
     except Exception as err:
         _unavailable(request, f"SpatiaLite ({os.environ.get('SPATIALITE_LIBRARY_PATH')}): {err}")
-    return url
+    yield url
 
 
 @pytest.fixture(scope="session")

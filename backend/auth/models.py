@@ -36,12 +36,15 @@ class User(Record, table=True):
 
 
 class UserDistrict(SQLModel, table=True):
-    """A field officer's districts: the rows that scope every query they make."""
+    """A grant of one district to a field officer; revoking it keeps the row, with `revoked_at`."""
 
     __tablename__ = "user_district"
 
-    user_id: uuid.UUID = Field(foreign_key="app_user.id", primary_key=True)
-    district_code: str = Field(foreign_key="jurisdiction.code", primary_key=True, max_length=16)
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", index=True)
+    district_code: str = Field(foreign_key="jurisdiction.code", max_length=16)
+    granted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Token(SQLModel, table=True):

@@ -58,7 +58,7 @@ def principal_for(*, session: Session, secret: str, device_id: str | None = None
     if not user.active:
         raise Unauthenticated("the account is disabled")
     districts = frozenset(
-        session.scalars(select(UserDistrict.district_code).where(UserDistrict.user_id == user.id))
+        session.scalars(select(UserDistrict.district_code).where(UserDistrict.user_id == user.id, UserDistrict.revoked_at.is_(None)))  # type: ignore[union-attr]
     )
     return Principal(
         user_id=user.id,

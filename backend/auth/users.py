@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.audit.service import record as audit, snapshot
@@ -14,6 +14,7 @@ from backend.auth.passwords import hash_password
 from backend.auth.principal import Principal
 from backend.auth.schemas import UserCreate, UserPublic, UserUpdate
 from backend.auth.tokens import revoke_user_tokens
+from backend.clock import utcnow
 from backend.errors import Duplicate, FieldError, NotFound, field_error
 from backend.records import check_version, update_versioned
 from backend.registry.models import Jurisdiction, JurisdictionLevel, Organisation, OrganisationKind
@@ -58,7 +59,7 @@ def create_user(*, session: Session, principal: Principal | None, props: UserCre
 
 
 def districts_of(session: Session, user_id: uuid.UUID) -> list[str]:
-    return sorted(session.scalars(select(UserDistrict.district_code).where(UserDistrict.user_id == user_id)))
+    return sorted(session.scalars(select(UserDistrict.district_code).where(UserDistrict.user_id == user_id, UserDistrict.revoked_at.is_(None))))  # type: ignore[union-attr]
 
 
 def public(session: Session, user: User) -> dict[str, Any]:
@@ -74,8 +75,14 @@ def update_user(*, session: Session, principal: Principal, user_id: uuid.UUID, p
     before = public(session, user)
     if props.districts is not None:
         _check_scope(session, Role(user.role), props.districts, user.organisation_id)
-        session.execute(delete(UserDistrict).where(UserDistrict.user_id == user.id))  # type: ignore[arg-type]
-        for code in sorted(set(props.districts)):
+        current = set(districts_of(session, user.id))
+        wanted = set(props.districts)
+        session.execute(
+            update(UserDistrict)
+            .where(UserDistrict.user_id == user.id, UserDistrict.revoked_at.is_(None), UserDistrict.district_code.in_(current - wanted))  # type: ignore[union-attr,attr-defined]
+            .values(revoked_at=utcnow())
+        )
+        for code in sorted(wanted - current):
             session.add(UserDistrict(user_id=user.id, district_code=code))
     user.version = update_versioned(session=session, model=User, record_id=user.id, base_version=props.version, values={})
     if props.active is not None:

@@ -191,12 +191,16 @@ def upgrade() -> None:
     op.create_index(op.f('ix_site_status'), 'site', ['status'], unique=False)
     op.create_index(op.f('ix_site_updated_at'), 'site', ['updated_at'], unique=False)
     op.create_table('user_district',
+    sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
     sa.Column('district_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('granted_at', backend.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', backend.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['district_code'], ['jurisdiction.code'], ),
     sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], ),
-    sa.PrimaryKeyConstraint('user_id', 'district_code')
+    sa.PrimaryKeyConstraint('id')
     )
+    op.create_index(op.f('ix_user_district_user_id'), 'user_district', ['user_id'], unique=False)
     op.create_geospatial_table('site_visit',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
@@ -231,6 +235,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_site_visit_district_code'), table_name='site_visit')
     op.drop_geospatial_index('idx_site_visit_location', table_name='site_visit', postgresql_using='gist', column_name='location')
     op.drop_geospatial_table('site_visit')
+    op.drop_index(op.f('ix_user_district_user_id'), table_name='user_district')
     op.drop_table('user_district')
     op.drop_index(op.f('ix_site_updated_at'), table_name='site')
     op.drop_index(op.f('ix_site_status'), table_name='site')
