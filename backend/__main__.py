@@ -21,7 +21,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     before = schema.current_revision(engine)
     schema.upgrade(engine)
     after = schema.current_revision(engine)
-    print(f"database {engine.url.render_as_string(hide_password=True)}: {before or 'empty'} -> {after}")
+    print(
+        f"database {engine.url.render_as_string(hide_password=True)}: {before or 'empty'} -> {after}"
+    )
     return 0
 
 
@@ -55,8 +57,13 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     engine = make_engine(settings)
     schema.ensure_current(engine)
     try:
-        props = UserCreate(username=args.username, password=password, role=args.role,
-                           districts=args.district or [], organisation_id=args.organisation)
+        props = UserCreate(
+            username=args.username,
+            password=password,
+            role=args.role,
+            districts=args.district or [],
+            organisation_id=args.organisation,
+        )
     except ValidationError as err:
         print(f"refused: {from_pydantic(err).detail}", file=sys.stderr)
         return 2
@@ -93,14 +100,22 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=cmd_serve)
-    sub.add_parser("migrate", help="create or upgrade the schema to this code's head").set_defaults(run=cmd_migrate)
-    user = sub.add_parser("create-user", help="create a user; the password is read from standard input")
+    sub.add_parser("migrate", help="create or upgrade the schema to this code's head").set_defaults(
+        run=cmd_migrate
+    )
+    user = sub.add_parser(
+        "create-user", help="create a user; the password is read from standard input"
+    )
     user.add_argument("username")
     user.add_argument("--role", required=True)
-    user.add_argument("--district", action="append", help="a field officer's district code (repeatable)")
+    user.add_argument(
+        "--district", action="append", help="a field officer's district code (repeatable)"
+    )
     user.add_argument("--organisation", help="a buyer's or exporter's organisation id")
     user.set_defaults(run=cmd_create_user)
-    sub.add_parser("seed-demo", help="load the demo country (once; later runs change nothing)").set_defaults(run=cmd_seed_demo)
+    sub.add_parser(
+        "seed-demo", help="load the demo country (once; later runs change nothing)"
+    ).set_defaults(run=cmd_seed_demo)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -13,12 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend import __doc__ as product, schema
+from backend import __doc__ as product
+from backend import schema
 from backend.api import openapi
 from backend.api.jsonio import JSON, problem_response
 from backend.api.routing import Endpoint, starlette_route
 from backend.audit.routes import router as audit_router
-from backend.auth.routes import authenticate, router as auth_router
+from backend.auth.routes import authenticate
+from backend.auth.routes import router as auth_router
 from backend.db import make_engine, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
 from backend.registry.routes import router as registry_router
@@ -41,7 +43,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
     engine = make_engine(settings)
     if check_schema:
         schema.ensure_current(engine)
-    spec = openapi.build(endpoints(), title="Alluvial diamond production tracking API", version=VERSION)
+    spec = openapi.build(
+        endpoints(), title="Alluvial diamond production tracking API", version=VERSION
+    )
 
     def healthz(request: Request) -> Response:
         with engine.connect() as conn:
@@ -52,21 +56,35 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
         return JSON(spec)
 
     async def index(request: Request) -> Response:
-        return JSON({"name": product, "version": VERSION, "links": [
-            {"rel": "service-desc", "href": "/openapi.json"}, {"rel": "health", "href": "/healthz"},
-            {"rel": "api", "href": "/api/v1"}]})
+        return JSON(
+            {
+                "name": product,
+                "version": VERSION,
+                "links": [
+                    {"rel": "service-desc", "href": "/openapi.json"},
+                    {"rel": "health", "href": "/healthz"},
+                    {"rel": "api", "href": "/api/v1"},
+                ],
+            }
+        )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
             return problem_response(NotFound(f"no route {request.url.path}"), request.url.path)
         if exc.status_code == 405:
-            return problem_response(MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"), request.url.path)
+            return problem_response(
+                MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"),
+                request.url.path,
+            )
         return problem_response(MalformedRequest(str(exc.detail)), request.url.path)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem_response(AppError("the server failed; the error was logged and nothing was changed"), request.url.path)
+        return problem_response(
+            AppError("the server failed; the error was logged and nothing was changed"),
+            request.url.path,
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -79,8 +97,11 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
         Route("/openapi.json", openapi_json),
         *[starlette_route(e, authenticate) for e in endpoints()],
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)

@@ -46,9 +46,7 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
 
         return engine
     if url.get_backend_name() == "postgresql":
-        return create_engine(
-            url.set(drivername="postgresql+psycopg"), pool_pre_ping=True, **kwargs
-        )
+        return create_engine(url.set(drivername="postgresql+psycopg"), pool_pre_ping=True, **kwargs)
     raise ValueError(f"unsupported DATABASE_URL backend {url.get_backend_name()!r}")
 
 

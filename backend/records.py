@@ -16,7 +16,12 @@ R = TypeVar("R", bound=Record)
 
 
 def update_versioned(
-    *, session: Session, model: type[R], record_id: uuid.UUID, base_version: int, values: dict[str, Any]
+    *,
+    session: Session,
+    model: type[R],
+    record_id: uuid.UUID,
+    base_version: int,
+    values: dict[str, Any],
 ) -> int:
     """`UPDATE … SET …, version = version + 1 WHERE id = :id AND version = :base`.
 

@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 from backend.db import init_spatial_metadata
 
 
-
 class SchemaOutdated(Exception):
     """The database is not at the code's migration head; the message says how to fix it."""
 
@@ -33,7 +32,9 @@ def ensure_postgis(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         return
     with engine.begin() as conn:
-        installed = conn.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").first()
+        installed = conn.exec_driver_sql(
+            "SELECT 1 FROM pg_extension WHERE extname = 'postgis'"
+        ).first()
         if installed is None:
             conn.exec_driver_sql("CREATE EXTENSION postgis")
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select
 from starlette.requests import Request
 
-from backend.api.pagination import Page, page_from_query, paginate, parse_bbox, parse_since, split_page
+from backend.api.pagination import (
+    Page,
+    page_from_query,
+    paginate,
+    parse_bbox,
+    parse_since,
+    split_page,
+)
 from backend.errors import FieldError, ValidationFailed
 from backend.settings import Settings
 
@@ -49,7 +56,10 @@ def reject_unknown_params(request: Request, known: Sequence[str]) -> None:
     if unknown:
         raise ValidationFailed(
             f"unknown query parameter(s): {', '.join(unknown)}",
-            errors=[FieldError(f"/query/{u}", f"not a filter here; known: {', '.join(known)}") for u in unknown],
+            errors=[
+                FieldError(f"/query/{u}", f"not a filter here; known: {', '.join(known)}")
+                for u in unknown
+            ],
         )
 
 
@@ -61,7 +71,9 @@ def since_param(request: Request) -> Any:
     return parse_since(request.query_params.get("updated_since"))
 
 
-def run_page(session: Any, stmt: Select[Any], id_column: Any, page: Page) -> tuple[list[Any], str | None]:
+def run_page(
+    session: Any, stmt: Select[Any], id_column: Any, page: Page
+) -> tuple[list[Any], str | None]:
     rows = list(session.scalars(paginate(stmt, id_column, page)))
     return split_page(rows, page, lambda r: r.id)
 
@@ -70,15 +82,18 @@ def next_link(request: Request, cursor: str | None) -> list[dict[str, str]]:
     links = [{"rel": "self", "href": str(request.url), "type": "application/geo+json"}]
     if cursor is not None:
         links.append(
-            {"rel": "next", "href": str(request.url.include_query_params(cursor=cursor)), "type": "application/geo+json"}
+            {
+                "rel": "next",
+                "href": str(request.url.include_query_params(cursor=cursor)),
+                "type": "application/geo+json",
+            }
         )
     return links
 
 
 def feature_collection(
-    request: Request, rows: list[Any], cursor: str | None, to_feature: Callable[[Any], dict[str, Any]]
+    request: Request, features: list[dict[str, Any]], cursor: str | None
 ) -> dict[str, Any]:
-    features = [to_feature(r) for r in rows]
     return {
         "type": "FeatureCollection",
         "features": features,

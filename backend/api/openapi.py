@@ -27,7 +27,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"field": {"type": "string"}, "pointer": {"type": "string"}, "detail": {"type": "string"}},
+                "properties": {
+                    "field": {"type": "string"},
+                    "pointer": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
             },
         },
     },
@@ -41,19 +45,31 @@ def _geometry_schema(types: Iterable[str]) -> dict[str, Any]:
         coords: dict[str, Any] = {"type": "number"}
         for _ in range(nested[t]):
             coords = {"type": "array", "items": coords}
-        options.append({"type": "object", "required": ["type", "coordinates"],
-                        "properties": {"type": {"const": t}, "coordinates": coords}})
+        options.append(
+            {
+                "type": "object",
+                "required": ["type", "coordinates"],
+                "properties": {"type": {"const": t}, "coordinates": coords},
+            }
+        )
     return {"oneOf": options} if len(options) > 1 else options[0]
 
 
-def _feature(props_ref: dict[str, Any], geometry: tuple[str, ...] | None, *, nullable_geometry: bool) -> dict[str, Any]:
+def _feature(
+    props_ref: dict[str, Any], geometry: tuple[str, ...] | None, *, nullable_geometry: bool
+) -> dict[str, Any]:
     geom = _geometry_schema(geometry or ("Point",))
     if nullable_geometry:
         geom = {"oneOf": [geom, {"type": "null"}]}
     return {
         "type": "object",
         "required": ["type", "properties"],
-        "properties": {"type": {"const": "Feature"}, "id": {"type": "string"}, "geometry": geom, "properties": props_ref},
+        "properties": {
+            "type": {"const": "Feature"},
+            "id": {"type": "string"},
+            "geometry": geom,
+            "properties": props_ref,
+        },
     }
 
 
@@ -62,7 +78,9 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
     models: set[type[BaseModel]] = set()
     for e in endpoints:
         models.update(m for m in (e.request, e.response) if m is not None)
-    _, defs = models_json_schema([(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF)
+    _, defs = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
+    )
     schemas = dict(defs.get("$defs", {}))
     schemas["Problem"] = PROBLEM_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
@@ -71,32 +89,72 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
             "operationId": _operation_id(e),
             "summary": e.summary,
             "tags": [e.tag],
-            "parameters": [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in re.findall(r"{(\w+)}", e.path)]
-            + [{"name": q.name, "in": "query", "required": False, "description": q.description, "schema": q.schema} for q in e.query],
+            "parameters": [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in re.findall(r"{(\w+)}", e.path)
+            ]
+            + [
+                {
+                    "name": q.name,
+                    "in": "query",
+                    "required": False,
+                    "description": q.description,
+                    "schema": q.schema,
+                }
+                for q in e.query
+            ],
             "responses": {},
         }
         if e.auth:
             op["security"] = [{"bearer": []}]
         if e.request is not None:
             ref = {"$ref": REF.format(model=e.request.__name__)}
-            body = _feature(ref, e.geometry, nullable_geometry=True) if e.geometry and e.shape != "object" else ref
-            media = "application/geo+json" if e.geometry and e.shape != "object" else "application/json"
-            op["requestBody"] = {"required": True, "content": {media: {"schema": body}, "application/json": {"schema": body}}}
+            body = (
+                _feature(ref, e.geometry, nullable_geometry=True)
+                if e.geometry and e.shape != "object"
+                else ref
+            )
+            media = (
+                "application/geo+json" if e.geometry and e.shape != "object" else "application/json"
+            )
+            op["requestBody"] = {
+                "required": True,
+                "content": {media: {"schema": body}, "application/json": {"schema": body}},
+            }
         if e.response is not None:
             ref = {"$ref": REF.format(model=e.response.__name__)}
             if e.shape == "feature":
-                schema, media = _feature(ref, e.geometry, nullable_geometry=True), "application/geo+json"
+                schema, media = (
+                    _feature(ref, e.geometry, nullable_geometry=True),
+                    "application/geo+json",
+                )
             elif e.shape == "collection":
-                schema = {"type": "object", "required": ["type", "features"], "properties": {
-                    "type": {"const": "FeatureCollection"},
-                    "features": {"type": "array", "items": _feature(ref, e.geometry, nullable_geometry=True)},
-                    "numberReturned": {"type": "integer"}, "next_cursor": {"type": ["string", "null"]},
-                    "links": {"type": "array", "items": {"type": "object"}}}}
+                schema = {
+                    "type": "object",
+                    "required": ["type", "features"],
+                    "properties": {
+                        "type": {"const": "FeatureCollection"},
+                        "features": {
+                            "type": "array",
+                            "items": _feature(ref, e.geometry, nullable_geometry=True),
+                        },
+                        "numberReturned": {"type": "integer"},
+                        "next_cursor": {"type": ["string", "null"]},
+                        "links": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
                 media = "application/geo+json"
             else:
                 schema, media = ref, "application/json"
-            op["responses"][str(e.status)] = {"description": "success", "content": {media: {"schema": schema}}}
-        problem = {"content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}}
+            op["responses"][str(e.status)] = {
+                "description": "success",
+                "content": {media: {"schema": schema}},
+            }
+        problem = {
+            "content": {
+                "application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}
+            }
+        }
         for status in sorted({*e.errors, *((401,) if e.auth else ()), 400, 413}):
             op["responses"][str(status)] = {"description": _REASONS.get(status, "error"), **problem}
         paths.setdefault(e.path, {})[e.method.lower()] = op
@@ -104,13 +162,22 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
     }
 
 
 _REASONS = {
-    400: "malformed request", 401: "no valid bearer token", 403: "outside your role or scope", 404: "not found",
-    409: "stale version or duplicate", 413: "body too large", 415: "unsupported media type", 422: "invalid input",
+    400: "malformed request",
+    401: "no valid bearer token",
+    403: "outside your role or scope",
+    404: "not found",
+    409: "stale version or duplicate",
+    413: "body too large",
+    415: "unsupported media type",
+    422: "invalid input",
 }
 
 

@@ -31,7 +31,8 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         return uuid.UUID(bytes=raw)
     except (binascii.Error, ValueError) as exc:
         raise ValidationFailed(
-            "cursor is not one this server issued", errors=[FieldError("/query/cursor", "unknown cursor")]
+            "cursor is not one this server issued",
+            errors=[FieldError("/query/cursor", "unknown cursor")],
         ) from exc
 
 
@@ -45,7 +46,9 @@ def page_from_query(query: Any, *, default: int, maximum: int) -> Page:
             if not 1 <= limit <= maximum:
                 raise ValueError
         except ValueError:
-            errors.append(FieldError("/query/limit", f"limit must be an integer from 1 to {maximum}"))
+            errors.append(
+                FieldError("/query/limit", f"limit must be an integer from 1 to {maximum}")
+            )
     after = None
     if query.get("cursor"):
         after = decode_cursor(query["cursor"])
@@ -76,13 +79,19 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
     except ValueError as exc:
         raise ValidationFailed(
             "bbox must be minLon,minLat,maxLon,maxLat",
-            errors=[FieldError("/query/bbox", "expected four numbers: minLon,minLat,maxLon,maxLat")],
+            errors=[
+                FieldError("/query/bbox", "expected four numbers: minLon,minLat,maxLon,maxLat")
+            ],
         ) from exc
     minx, miny, maxx, maxy = parts
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise ValidationFailed(
             "bbox is out of range or inverted",
-            errors=[FieldError("/query/bbox", "need -180<=minLon<=maxLon<=180 and -90<=minLat<=maxLat<=90")],
+            errors=[
+                FieldError(
+                    "/query/bbox", "need -180<=minLon<=maxLon<=180 and -90<=minLat<=maxLat<=90"
+                )
+            ],
         )
     return minx, miny, maxx, maxy
 

@@ -91,10 +91,19 @@ class Router:
         self.tag = tag
         self.endpoints: list[Endpoint] = []
 
-    def route(self, method: str, path: str, summary: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+    def route(
+        self, method: str, path: str, summary: str, **kwargs: Any
+    ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method=method, path=path, handler=handler, summary=summary, tag=self.tag, **kwargs)
+                Endpoint(
+                    method=method,
+                    path=path,
+                    handler=handler,
+                    summary=summary,
+                    tag=self.tag,
+                    **kwargs,
+                )
             )
             return handler
 
@@ -131,7 +140,9 @@ def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
         session = factory()
         try:
             principal = authenticate(session, request) if endpoint.auth else None
-            ctx = Context(request=request, body=body, session=session, principal=principal, settings=settings)
+            ctx = Context(
+                request=request, body=body, session=session, principal=principal, settings=settings
+            )
             return endpoint.handler(ctx)
         except BaseException:
             session.rollback()
@@ -149,4 +160,6 @@ def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
         except AppError as error:
             return problem_response(error, request.url.path)
 
-    return Route(endpoint.path, asgi, methods=[endpoint.method], name=f"{endpoint.method} {endpoint.path}")
+    return Route(
+        endpoint.path, asgi, methods=[endpoint.method], name=f"{endpoint.method} {endpoint.path}"
+    )

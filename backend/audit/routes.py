@@ -37,8 +37,19 @@ class AuditPage(BaseModel):
     next_cursor: str | None
 
 
-@router.route("GET", "/api/v1/audit", "The audit trail, oldest first", response=AuditPage,
-              query=(QueryParam("entity_type", "e.g. site"), QueryParam("entity_id", "a record id"), QueryParam("limit", "page size"), QueryParam("cursor", "next page")), errors=(403,))
+@router.route(
+    "GET",
+    "/api/v1/audit",
+    "The audit trail, oldest first",
+    response=AuditPage,
+    query=(
+        QueryParam("entity_type", "e.g. site"),
+        QueryParam("entity_id", "a record id"),
+        QueryParam("limit", "page size"),
+        QueryParam("cursor", "next page"),
+    ),
+    errors=(403,),
+)
 def list_audit(ctx: Context) -> Response:
     require(ctx.user, "audit", Action.read)
     reject_unknown_params(ctx.request, ("entity_type", "entity_id"))
@@ -48,8 +59,24 @@ def list_audit(ctx: Context) -> Response:
     if ctx.query.get("entity_id"):
         stmt = stmt.where(AuditEntry.entity_id == ctx.query["entity_id"])
     rows, cursor = run_page(ctx.session, stmt, AuditEntry.id, page_of(ctx.request, ctx.settings))
-    return JSON({"items": [
-        {"id": str(e.id), "at": e.at, "user_id": e.user_id and str(e.user_id), "username": e.username, "device_id": e.device_id, "action": e.action,
-         "entity_type": e.entity_type, "entity_id": e.entity_id, "before": e.before, "after": e.after, "reason": e.reason}
-        for e in rows
-    ], "next_cursor": cursor})
+    return JSON(
+        {
+            "items": [
+                {
+                    "id": str(e.id),
+                    "at": e.at,
+                    "user_id": e.user_id and str(e.user_id),
+                    "username": e.username,
+                    "device_id": e.device_id,
+                    "action": e.action,
+                    "entity_type": e.entity_type,
+                    "entity_id": e.entity_id,
+                    "before": e.before,
+                    "after": e.after,
+                    "reason": e.reason,
+                }
+                for e in rows
+            ],
+            "next_cursor": cursor,
+        }
+    )

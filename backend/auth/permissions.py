@@ -49,7 +49,9 @@ def allowed(principal: Principal, resource: str, action: Action) -> bool:
 
 def require(principal: Principal, resource: str, action: Action) -> None:
     if not allowed(principal, resource, action):
-        raise Forbidden(f"the {principal.role.value} role may not {action.value} {resource} records")
+        raise Forbidden(
+            f"the {principal.role.value} role may not {action.value} {resource} records"
+        )
 
 
 # Views of a miner: what each role receives.

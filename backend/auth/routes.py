@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
-from sqlalchemy.orm import Session
 
 from backend.api.inputs import parse_model
 from backend.api.jsonio import JSON
@@ -17,9 +18,17 @@ from backend.auth import tokens, users
 from backend.auth.models import User
 from backend.auth.permissions import Action, require
 from backend.auth.principal import Principal
-from backend.auth.schemas import Me, Revoked, TokenRequest, TokenResponse, UserCreate, UserPublic, UsersPublic, UserUpdate
+from backend.auth.schemas import (
+    Me,
+    Revoked,
+    TokenRequest,
+    TokenResponse,
+    UserCreate,
+    UserPublic,
+    UsersPublic,
+    UserUpdate,
+)
 from backend.errors import NotFound, Unauthenticated
-from sqlalchemy import select
 
 router = Router("auth")
 API = "/api/v1"
@@ -31,23 +40,59 @@ def authenticate(session: Session, request: Request) -> Principal:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("send Authorization: Bearer <access_token> (POST /api/v1/auth/token)")
-    return tokens.principal_for(session=session, secret=secret.strip(), device_id=request.headers.get("x-device-id"))
+    return tokens.principal_for(
+        session=session, secret=secret.strip(), device_id=request.headers.get("x-device-id")
+    )
 
 
-@router.route("POST", API + "/auth/token", "Exchange username and password for a bearer token", request=TokenRequest, response=TokenResponse, auth=False, errors=(401, 422))
+@router.route(
+    "POST",
+    API + "/auth/token",
+    "Exchange username and password for a bearer token",
+    request=TokenRequest,
+    response=TokenResponse,
+    auth=False,
+    errors=(401, 422),
+)
 def issue(ctx: Context) -> Response:
     body = parse_model(TokenRequest, ctx.body)
-    secret, token, user = tokens.issue_token(session=ctx.session, username=body.username, password=body.password,
-                                             ttl_seconds=ctx.settings.token_ttl_seconds, device_id=body.device_id)
+    secret, token, user = tokens.issue_token(
+        session=ctx.session,
+        username=body.username,
+        password=body.password,
+        ttl_seconds=ctx.settings.token_ttl_seconds,
+        device_id=body.device_id,
+    )
     ctx.session.commit()
-    return JSON(TokenResponse(access_token=secret, expires_in=ctx.settings.token_ttl_seconds, expires_at=token.expires_at, token_id=token.id).model_dump())
+    return JSON(
+        TokenResponse(
+            access_token=secret,
+            expires_in=ctx.settings.token_ttl_seconds,
+            expires_at=token.expires_at,
+            token_id=token.id,
+        ).model_dump()
+    )
 
 
-@router.route("POST", API + "/auth/revoke", "Revoke the token this request carries", response=Revoked, errors=(401,))
+@router.route(
+    "POST",
+    API + "/auth/revoke",
+    "Revoke the token this request carries",
+    response=Revoked,
+    errors=(401,),
+)
 def revoke(ctx: Context) -> Response:
     assert ctx.user.token_id is not None
     tokens.revoke_token(session=ctx.session, token_id=ctx.user.token_id)
-    audit(session=ctx.session, principal=ctx.user, action="revoke", entity_type="token", entity_id=ctx.user.token_id, before=None, after=None)
+    audit(
+        session=ctx.session,
+        principal=ctx.user,
+        action="revoke",
+        entity_type="token",
+        entity_id=ctx.user.token_id,
+        before=None,
+        after=None,
+    )
     ctx.session.commit()
     return JSON({"revoked": 1})
 
@@ -55,7 +100,16 @@ def revoke(ctx: Context) -> Response:
 @router.route("GET", API + "/auth/me", "The caller's role and scope", response=Me, errors=(401,))
 def me(ctx: Context) -> Response:
     p = ctx.user
-    return JSON(Me(user_id=p.user_id, username=p.username, role=p.role, districts=sorted(p.districts), organisation_id=p.organisation_id, device_id=p.device_id).model_dump())
+    return JSON(
+        Me(
+            user_id=p.user_id,
+            username=p.username,
+            role=p.role,
+            districts=sorted(p.districts),
+            organisation_id=p.organisation_id,
+            device_id=p.device_id,
+        ).model_dump()
+    )
 
 
 def _user_id(ctx: Context) -> uuid.UUID:
@@ -65,7 +119,14 @@ def _user_id(ctx: Context) -> uuid.UUID:
         raise NotFound(f"{ctx.path['id']} is not a user id") from exc
 
 
-@router.route("GET", API + "/users", "List users (admin)", response=UsersPublic, query=(QueryParam("limit", "page size"), QueryParam("cursor", "next page")), errors=(403,))
+@router.route(
+    "GET",
+    API + "/users",
+    "List users (admin)",
+    response=UsersPublic,
+    query=(QueryParam("limit", "page size"), QueryParam("cursor", "next page")),
+    errors=(403,),
+)
 def list_users(ctx: Context) -> Response:
     require(ctx.user, "user", Action.read)
     reject_unknown_params(ctx.request, ())
@@ -73,7 +134,15 @@ def list_users(ctx: Context) -> Response:
     return JSON({"items": [users.public(ctx.session, u) for u in rows], "next_cursor": cursor})
 
 
-@router.route("POST", API + "/users", "Create a user with a role and scope (admin)", request=UserCreate, response=UserPublic, status=201, errors=(403, 409, 422))
+@router.route(
+    "POST",
+    API + "/users",
+    "Create a user with a role and scope (admin)",
+    request=UserCreate,
+    response=UserPublic,
+    status=201,
+    errors=(403, 409, 422),
+)
 def create_user(ctx: Context) -> Response:
     require(ctx.user, "user", Action.write)
     props = parse_model(UserCreate, ctx.body)
@@ -81,21 +150,44 @@ def create_user(ctx: Context) -> Response:
     return JSON(users.public(ctx.session, user), status_code=201)
 
 
-@router.route("PATCH", API + "/users/{id}", "Disable a user or change a field officer's districts (admin)", request=UserUpdate, response=UserPublic, errors=(403, 404, 409, 422))
+@router.route(
+    "PATCH",
+    API + "/users/{id}",
+    "Disable a user or change a field officer's districts (admin)",
+    request=UserUpdate,
+    response=UserPublic,
+    errors=(403, 404, 409, 422),
+)
 def update_user(ctx: Context) -> Response:
     require(ctx.user, "user", Action.write)
     props = parse_model(UserUpdate, ctx.body)
-    user = users.update_user(session=ctx.session, principal=ctx.user, user_id=_user_id(ctx), props=props)
+    user = users.update_user(
+        session=ctx.session, principal=ctx.user, user_id=_user_id(ctx), props=props
+    )
     return JSON(users.public(ctx.session, user))
 
 
-@router.route("POST", API + "/users/{id}/revoke-tokens", "Revoke every token of a user (admin)", response=Revoked, errors=(403, 404))
+@router.route(
+    "POST",
+    API + "/users/{id}/revoke-tokens",
+    "Revoke every token of a user (admin)",
+    response=Revoked,
+    errors=(403, 404),
+)
 def revoke_all(ctx: Context) -> Response:
     require(ctx.user, "user", Action.write)
     user = ctx.session.get(User, _user_id(ctx))
     if user is None:
         raise NotFound(f"no user {ctx.path['id']}")
     count = tokens.revoke_user_tokens(session=ctx.session, user_id=user.id)
-    audit(session=ctx.session, principal=ctx.user, action="revoke", entity_type="user_tokens", entity_id=user.id, before=None, after={"revoked": count})
+    audit(
+        session=ctx.session,
+        principal=ctx.user,
+        action="revoke",
+        entity_type="user_tokens",
+        entity_id=user.id,
+        before=None,
+        after={"revoked": count},
+    )
     ctx.session.commit()
     return JSON({"revoked": count})

@@ -24,7 +24,12 @@ def digest(token: str) -> str:
 
 
 def issue_token(
-    *, session: Session, username: str, password: str, ttl_seconds: int, device_id: str | None = None
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    ttl_seconds: int,
+    device_id: str | None = None,
 ) -> tuple[str, Token, User]:
     user = session.scalars(select(User).where(User.username == username)).first()
     ok = verify_password(user.password_hash if user else None, password)
@@ -45,7 +50,9 @@ def issue_token(
 
 def principal_for(*, session: Session, secret: str, device_id: str | None = None) -> Principal:
     row = session.execute(
-        select(Token, User).join(User, User.id == Token.user_id).where(Token.token_hash == digest(secret))
+        select(Token, User)
+        .join(User, User.id == Token.user_id)
+        .where(Token.token_hash == digest(secret))
     ).first()
     if row is None:
         raise Unauthenticated("the bearer token is not known")
@@ -58,7 +65,11 @@ def principal_for(*, session: Session, secret: str, device_id: str | None = None
     if not user.active:
         raise Unauthenticated("the account is disabled")
     districts = frozenset(
-        session.scalars(select(UserDistrict.district_code).where(UserDistrict.user_id == user.id, UserDistrict.revoked_at.is_(None)))  # type: ignore[union-attr]
+        session.scalars(
+            select(UserDistrict.district_code).where(
+                UserDistrict.user_id == user.id, UserDistrict.revoked_at.is_(None)
+            )
+        )  # type: ignore[union-attr]
     )
     return Principal(
         user_id=user.id,
@@ -73,12 +84,16 @@ def principal_for(*, session: Session, secret: str, device_id: str | None = None
 
 def revoke_token(*, session: Session, token_id: uuid.UUID, at: datetime | None = None) -> None:
     session.execute(
-        update(Token).where(Token.id == token_id, Token.revoked_at.is_(None)).values(revoked_at=at or utcnow())  # type: ignore[union-attr]
+        update(Token)
+        .where(Token.id == token_id, Token.revoked_at.is_(None))
+        .values(revoked_at=at or utcnow())  # type: ignore[union-attr]
     )
 
 
 def revoke_user_tokens(*, session: Session, user_id: uuid.UUID) -> int:
     result = session.execute(
-        update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None)).values(revoked_at=utcnow())  # type: ignore[union-attr]
+        update(Token)
+        .where(Token.user_id == user_id, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())  # type: ignore[union-attr]
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

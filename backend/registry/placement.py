@@ -42,7 +42,9 @@ def check_placement(
     try:
         if country is not None:
             checks.check_not_swapped(geom, country, what=country_name)
-            checks.check_within(geom, country, what=country_name, tolerance_m=settings.boundary_tolerance_m)
+            checks.check_within(
+                geom, country, what=country_name, tolerance_m=settings.boundary_tolerance_m
+            )
         if district.boundary is not None:
             checks.check_within(
                 geom,
@@ -87,9 +89,12 @@ def refuse_overlaps(found: list[Overlap]) -> None:
         errors=[FieldError("/geometry", f"overlaps {listing}")],
         extra={
             "overlaps": [
-                {"licence_id": str(o.licence_id), "number": o.number, "overlap_ha": str(o.overlap_ha)}
+                {
+                    "licence_id": str(o.licence_id),
+                    "number": o.number,
+                    "overlap_ha": str(o.overlap_ha),
+                }
                 for o in found
             ]
         },
     )
-

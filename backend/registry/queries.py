@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.auth.principal import Principal
 from backend.registry.models import (
@@ -60,7 +61,9 @@ def jurisdictions(f: Filters) -> Select[Any]:
     if f.level is not None:
         stmt = stmt.where(Jurisdiction.level == f.level)
     if f.district is not None:
-        stmt = stmt.where(or_(Jurisdiction.code == f.district, Jurisdiction.parent_code == f.district))
+        stmt = stmt.where(
+            or_(Jurisdiction.code == f.district, Jurisdiction.parent_code == f.district)
+        )
     if f.bbox is not None:
         stmt = stmt.where(intersects_bbox(Jurisdiction.boundary, f.bbox))
     return stmt
@@ -73,7 +76,8 @@ def jurisdiction_by_code(session: Session, code: str) -> Jurisdiction | None:
 def country_of(session: Session, district: Jurisdiction) -> Jurisdiction | None:
     return session.scalars(
         select(Jurisdiction).where(
-            Jurisdiction.code == district.country_code, Jurisdiction.level == JurisdictionLevel.country
+            Jurisdiction.code == district.country_code,
+            Jurisdiction.level == JurisdictionLevel.country,
         )
     ).first()
 
@@ -98,7 +102,9 @@ def miners(principal: Principal, f: Filters) -> Select[Any]:
     return stmt
 
 
-def licence_numbers_by_miner(session: Session, miner_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+def licence_numbers_by_miner(
+    session: Session, miner_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
     ids = list(miner_ids)
     found: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
     if not ids:
@@ -127,7 +133,10 @@ def licences(principal: Principal, f: Filters) -> Select[Any]:
     if principal.is_district_scoped:
         # Mining licences of their districts; the national buyer/exporter register is public.
         stmt = stmt.where(
-            or_(Licence.kind != LicenceKind.artisanal_mining, _in_districts(Licence.district_code, principal))
+            or_(
+                Licence.kind != LicenceKind.artisanal_mining,
+                _in_districts(Licence.district_code, principal),
+            )
         )
     return stmt
 
@@ -138,9 +147,13 @@ def holder_names(session: Session, lics: Iterable[Licence]) -> dict[uuid.UUID, s
     org_ids = {lic.holder_organisation_id for lic in lics if lic.holder_organisation_id}
     names: dict[uuid.UUID, str] = {}
     if miner_ids:
-        names.update(session.execute(select(Miner.id, Miner.full_name).where(Miner.id.in_(miner_ids))).tuples())  # type: ignore[attr-defined]
+        rows = session.execute(select(Miner.id, Miner.full_name).where(col(Miner.id).in_(miner_ids)))
+        names.update({holder_id: name for holder_id, name in rows})
     if org_ids:
-        names.update(session.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(org_ids))).tuples())  # type: ignore[attr-defined]
+        rows = session.execute(
+            select(Organisation.id, Organisation.name).where(col(Organisation.id).in_(org_ids))
+        )
+        names.update({holder_id: name for holder_id, name in rows})
     return names
 
 

@@ -18,20 +18,49 @@ def licence_create_errors(props: LicenceCreate) -> list[FieldError]:
         errors.append(FieldError(P + "valid_to", "valid_to is before valid_from"))
     if props.kind is LicenceKind.artisanal_mining:
         if props.holder_miner_id is None:
-            errors.append(FieldError(P + "holder_miner_id", "an artisanal_mining licence is held by a miner"))
+            errors.append(
+                FieldError(P + "holder_miner_id", "an artisanal_mining licence is held by a miner")
+            )
         if props.holder_organisation_id is not None:
-            errors.append(FieldError(P + "holder_organisation_id", "an artisanal_mining licence is held by a miner, not an organisation"))
+            errors.append(
+                FieldError(
+                    P + "holder_organisation_id",
+                    "an artisanal_mining licence is held by a miner, not an organisation",
+                )
+            )
         if props.district is None:
-            errors.append(FieldError(P + "district", "an artisanal_mining licence needs its district"))
+            errors.append(
+                FieldError(P + "district", "an artisanal_mining licence needs its district")
+            )
         if props.fit_and_proper is not None:
-            errors.append(FieldError(P + "fit_and_proper", "fit_and_proper applies to buyer and exporter licences only"))
+            errors.append(
+                FieldError(
+                    P + "fit_and_proper",
+                    "fit_and_proper applies to buyer and exporter licences only",
+                )
+            )
     else:
         if props.holder_organisation_id is None:
-            errors.append(FieldError(P + "holder_organisation_id", f"a {props.kind.value} licence is held by an organisation"))
+            errors.append(
+                FieldError(
+                    P + "holder_organisation_id",
+                    f"a {props.kind.value} licence is held by an organisation",
+                )
+            )
         if props.holder_miner_id is not None:
-            errors.append(FieldError(P + "holder_miner_id", f"a {props.kind.value} licence is held by an organisation, not a miner"))
+            errors.append(
+                FieldError(
+                    P + "holder_miner_id",
+                    f"a {props.kind.value} licence is held by an organisation, not a miner",
+                )
+            )
         if props.fit_and_proper is None:
-            errors.append(FieldError(P + "fit_and_proper", f"a {props.kind.value} licence needs the fit-and-proper finding (true or false)"))
+            errors.append(
+                FieldError(
+                    P + "fit_and_proper",
+                    f"a {props.kind.value} licence needs the fit-and-proper finding (true or false)",
+                )
+            )
     return errors
 
 
@@ -45,8 +74,12 @@ def effective_status(status: str, valid_to: date, today: date) -> LicenceStatus:
 
 # Which status a licence may move to from each status; revocation is final.
 TRANSITIONS: dict[LicenceStatus, frozenset[LicenceStatus]] = {
-    LicenceStatus.active: frozenset({LicenceStatus.suspended, LicenceStatus.revoked, LicenceStatus.expired}),
-    LicenceStatus.suspended: frozenset({LicenceStatus.active, LicenceStatus.revoked, LicenceStatus.expired}),
+    LicenceStatus.active: frozenset(
+        {LicenceStatus.suspended, LicenceStatus.revoked, LicenceStatus.expired}
+    ),
+    LicenceStatus.suspended: frozenset(
+        {LicenceStatus.active, LicenceStatus.revoked, LicenceStatus.expired}
+    ),
     LicenceStatus.expired: frozenset({LicenceStatus.active, LicenceStatus.revoked}),
     LicenceStatus.revoked: frozenset(),
 }
@@ -55,5 +88,7 @@ TRANSITIONS: dict[LicenceStatus, frozenset[LicenceStatus]] = {
 def transition_error(current: LicenceStatus, target: LicenceStatus) -> str | None:
     if target in TRANSITIONS[current]:
         return None
-    allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none: revocation is final"
+    allowed = (
+        ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none: revocation is final"
+    )
     return f"a {current.value} licence cannot become {target.value} (allowed: {allowed})"

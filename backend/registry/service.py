@@ -10,7 +10,8 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.audit.service import record as audit, snapshot
+from backend.audit.service import record as audit
+from backend.audit.service import snapshot
 from backend.auth.permissions import Action, require
 from backend.auth.principal import Principal
 from backend.clock import utcnow
@@ -84,20 +85,49 @@ def _in_scope_district(principal: Principal, code: str, pointer: str) -> None:
         )
 
 
-def _audit_update(session: Session, principal: Principal, entity: str, row: Any, before: dict[str, Any], reason: str | None = None) -> None:
+def _audit_update(
+    session: Session,
+    principal: Principal,
+    entity: str,
+    row: Any,
+    before: dict[str, Any],
+    reason: str | None = None,
+) -> None:
     session.flush()
-    audit(session=session, principal=principal, action="update", entity_type=entity, entity_id=row.id, before=before, after=snapshot(row), reason=reason)
+    audit(
+        session=session,
+        principal=principal,
+        action="update",
+        entity_type=entity,
+        entity_id=row.id,
+        before=before,
+        after=snapshot(row),
+        reason=reason,
+    )
 
 
-def _audit_create(session: Session, principal: Principal, entity: str, row: Any, reason: str | None = None) -> None:
+def _audit_create(
+    session: Session, principal: Principal, entity: str, row: Any, reason: str | None = None
+) -> None:
     session.flush()
-    audit(session=session, principal=principal, action="create", entity_type=entity, entity_id=row.id, before=None, after=snapshot(row), reason=reason)
+    audit(
+        session=session,
+        principal=principal,
+        action="create",
+        entity_type=entity,
+        entity_id=row.id,
+        before=None,
+        after=snapshot(row),
+        reason=reason,
+    )
 
 
 def _claim(session: Session, row: Any, base_version: int) -> None:
     """Compare-and-set the version before changing anything: a concurrent writer gets 409."""
     check_version(row, base_version)
-    new_version = update_versioned(session=session, model=type(row), record_id=row.id, base_version=base_version, values={})
+    new_version = update_versioned(
+        session=session, model=type(row), record_id=row.id, base_version=base_version, values={}
+    )
     row.version = new_version
     row.updated_at = utcnow()
 
@@ -105,15 +135,32 @@ def _claim(session: Session, row: Any, base_version: int) -> None:
 # --- jurisdictions -------------------------------------------------------------------------------
 
 
-def create_jurisdiction(*, session: Session, principal: Principal, settings: Settings, geometry: BaseGeometry | None, props: JurisdictionCreate) -> Jurisdiction:
+def create_jurisdiction(
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    geometry: BaseGeometry | None,
+    props: JurisdictionCreate,
+) -> Jurisdiction:
     require(principal, "jurisdiction", Action.write)
-    if props.parent_code is not None and queries.jurisdiction_by_code(session, props.parent_code) is None:
+    if (
+        props.parent_code is not None
+        and queries.jurisdiction_by_code(session, props.parent_code) is None
+    ):
         raise field_error(P + "parent_code", f"{props.parent_code} is not a known jurisdiction")
     if queries.jurisdiction_by_code(session, props.code) is not None:
-        raise Duplicate(f"jurisdiction {props.code} exists", errors=[FieldError(P + "code", "this code is taken")])
+        raise Duplicate(
+            f"jurisdiction {props.code} exists",
+            errors=[FieldError(P + "code", "this code is taken")],
+        )
     row = Jurisdiction(
-        code=props.code, name=props.name, level=props.level, country_code=props.country_code,
-        parent_code=props.parent_code, boundary=None if geometry is None else to_db(as_multipolygon(geometry)),
+        code=props.code,
+        name=props.name,
+        level=props.level,
+        country_code=props.country_code,
+        parent_code=props.parent_code,
+        boundary=None if geometry is None else to_db(as_multipolygon(geometry)),
     )
     session.add(row)
     _audit_create(session, principal, "jurisdiction", row)
@@ -121,7 +168,15 @@ def create_jurisdiction(*, session: Session, principal: Principal, settings: Set
     return row
 
 
-def update_jurisdiction(*, session: Session, principal: Principal, settings: Settings, code: str, geometry: BaseGeometry | None, props: JurisdictionUpdate) -> Jurisdiction:
+def update_jurisdiction(
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    code: str,
+    geometry: BaseGeometry | None,
+    props: JurisdictionUpdate,
+) -> Jurisdiction:
     require(principal, "jurisdiction", Action.write)
     row = queries.jurisdiction_by_code(session, code)
     if row is None:
@@ -140,14 +195,20 @@ def update_jurisdiction(*, session: Session, principal: Principal, settings: Set
 # --- organisations -------------------------------------------------------------------------------
 
 
-def create_organisation(*, session: Session, principal: Principal, props: OrganisationCreate) -> Organisation:
+def create_organisation(
+    *, session: Session, principal: Principal, props: OrganisationCreate
+) -> Organisation:
     require(principal, "organisation", Action.write)
     _ensure_new_id(session, Organisation, props.id, "/id")
     if props.district is not None:
         placement.district_or_422(session, props.district, "/district")
     row = Organisation(
-        name=props.name, kind=props.kind, country_code=props.country_code, district_code=props.district,
-        registration_number=props.registration_number, address=props.address,
+        name=props.name,
+        kind=props.kind,
+        country_code=props.country_code,
+        district_code=props.district,
+        registration_number=props.registration_number,
+        address=props.address,
     )
     if props.id is not None:
         row.id = props.id
@@ -157,7 +218,9 @@ def create_organisation(*, session: Session, principal: Principal, props: Organi
     return row
 
 
-def update_organisation(*, session: Session, principal: Principal, organisation_id: uuid.UUID, props: OrganisationUpdate) -> Organisation:
+def update_organisation(
+    *, session: Session, principal: Principal, organisation_id: uuid.UUID, props: OrganisationUpdate
+) -> Organisation:
     require(principal, "organisation", Action.write)
     row = session.get(Organisation, organisation_id)
     if row is None:
@@ -185,8 +248,12 @@ def create_miner(*, session: Session, principal: Principal, props: MinerCreate) 
     _in_scope_district(principal, props.district, "/district")
     _ensure_new_id(session, Miner, props.id, "/id")
     row = Miner(
-        full_name=props.full_name, national_id=props.national_id, phone=props.phone,
-        photo_ref=props.photo_ref, district_code=props.district, status=props.status,
+        full_name=props.full_name,
+        national_id=props.national_id,
+        phone=props.phone,
+        photo_ref=props.photo_ref,
+        district_code=props.district,
+        status=props.status,
     )
     if props.id is not None:
         row.id = props.id
@@ -196,7 +263,9 @@ def create_miner(*, session: Session, principal: Principal, props: MinerCreate) 
     return row
 
 
-def update_miner(*, session: Session, principal: Principal, miner_id: uuid.UUID, props: MinerUpdate) -> Miner:
+def update_miner(
+    *, session: Session, principal: Principal, miner_id: uuid.UUID, props: MinerUpdate
+) -> Miner:
     require(principal, "miner", Action.write)
     row = queries.one(session, queries.miners(principal, queries.Filters()), Miner, miner_id)
     if row is None:
@@ -228,9 +297,14 @@ def _check_licence_holder(session: Session, props: LicenceCreate) -> None:
     if props.holder_organisation_id is not None:
         org = session.get(Organisation, props.holder_organisation_id)
         if org is None:
-            raise field_error(P + "holder_organisation_id", f"no organisation {props.holder_organisation_id}")
+            raise field_error(
+                P + "holder_organisation_id", f"no organisation {props.holder_organisation_id}"
+            )
         if props.kind is LicenceKind.exporter and org.kind != OrganisationKind.exporter:
-            raise field_error(P + "holder_organisation_id", "an exporter licence is held by an exporting organisation")
+            raise field_error(
+                P + "holder_organisation_id",
+                "an exporter licence is held by an exporting organisation",
+            )
 
 
 def _override_reason(principal: Principal, reason: str | None) -> str | None:
@@ -240,7 +314,15 @@ def _override_reason(principal: Principal, reason: str | None) -> str | None:
     return reason
 
 
-def _place_licence_area(session: Session, settings: Settings, principal: Principal, area: BaseGeometry, district_code: str | None, reason: str | None, exclude: uuid.UUID | None) -> list[placement.Overlap]:
+def _place_licence_area(
+    session: Session,
+    settings: Settings,
+    principal: Principal,
+    area: BaseGeometry,
+    district_code: str | None,
+    reason: str | None,
+    exclude: uuid.UUID | None,
+) -> list[placement.Overlap]:
     if district_code is not None:
         district = placement.district_or_422(session, district_code)
         placement.check_placement(session, settings, area, district)
@@ -250,11 +332,23 @@ def _place_licence_area(session: Session, settings: Settings, principal: Princip
     return found
 
 
-def create_licence(*, session: Session, principal: Principal, settings: Settings, geometry: BaseGeometry | None, props: LicenceCreate) -> Licence:
+def create_licence(
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    geometry: BaseGeometry | None,
+    props: LicenceCreate,
+) -> Licence:
     require(principal, "licence", Action.write)
     errors = licence_create_errors(props)
     if geometry is not None and props.kind is not LicenceKind.artisanal_mining:
-        errors.append(FieldError("/geometry", f"a {props.kind.value} licence has no licensed area; send geometry null"))
+        errors.append(
+            FieldError(
+                "/geometry",
+                f"a {props.kind.value} licence has no licensed area; send geometry null",
+            )
+        )
     if errors:
         raise ValidationFailed("; ".join(f"{e.field}: {e.detail}" for e in errors), errors=errors)
     _check_licence_holder(session, props)
@@ -264,28 +358,57 @@ def create_licence(*, session: Session, principal: Principal, settings: Settings
         placement.district_or_422(session, props.district)
     found: list[placement.Overlap] = []
     if geometry is not None:
-        found = _place_licence_area(session, settings, principal, geometry, props.district, reason, None)
+        found = _place_licence_area(
+            session, settings, principal, geometry, props.district, reason, None
+        )
     row = Licence(
-        kind=props.kind, number=props.number, holder_miner_id=props.holder_miner_id,
-        holder_organisation_id=props.holder_organisation_id, district_code=props.district,
-        valid_from=props.valid_from, valid_to=props.valid_to, fit_and_proper=props.fit_and_proper,
-        status=LicenceStatus.active, overlap_override_reason=reason if found else None,
+        kind=props.kind,
+        number=props.number,
+        holder_miner_id=props.holder_miner_id,
+        holder_organisation_id=props.holder_organisation_id,
+        district_code=props.district,
+        valid_from=props.valid_from,
+        valid_to=props.valid_to,
+        fit_and_proper=props.fit_and_proper,
+        status=LicenceStatus.active,
+        overlap_override_reason=reason if found else None,
         area=None if geometry is None else to_db(as_multipolygon(geometry)),
         area_ha=None if geometry is None else geodesic_area_ha(geometry),
     )
     if props.id is not None:
         row.id = props.id
-    if session.scalars(queries.licences(principal, queries.Filters()).where(Licence.number == props.number)).first():
-        raise Duplicate(f"licence number {props.number} exists", errors=[FieldError(P + "number", "this number is taken")])
+    if session.scalars(
+        queries.licences(principal, queries.Filters()).where(Licence.number == props.number)
+    ).first():
+        raise Duplicate(
+            f"licence number {props.number} exists",
+            errors=[FieldError(P + "number", "this number is taken")],
+        )
     session.add(row)
     session.flush()
-    session.add(LicenceStatusChange(licence_id=row.id, from_status=None, to_status=LicenceStatus.active, reason="issued", changed_by=principal.user_id))
+    session.add(
+        LicenceStatusChange(
+            licence_id=row.id,
+            from_status=None,
+            to_status=LicenceStatus.active,
+            reason="issued",
+            changed_by=principal.user_id,
+        )
+    )
     _audit_create(session, principal, "licence", row, reason=row.overlap_override_reason)
     _commit(session, "the licence")
     return row
 
 
-def update_licence(*, session: Session, principal: Principal, settings: Settings, licence_id: uuid.UUID, geometry: BaseGeometry | None, props: LicenceUpdate) -> Licence:
+def update_licence(
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    licence_id: uuid.UUID,
+    geometry: BaseGeometry | None,
+    props: LicenceUpdate,
+) -> Licence:
     require(principal, "licence", Action.write)
     row = session.get(Licence, licence_id)
     if row is None:
@@ -294,10 +417,14 @@ def update_licence(*, session: Session, principal: Principal, settings: Settings
     _claim(session, row, props.version)
     changes = props.model_dump(exclude_unset=True, exclude={"version", "overlap_override_reason"})
     reason = _override_reason(principal, props.overlap_override_reason)
-    if "valid_to" in changes and (changes["valid_to"] is None or changes["valid_to"] < row.valid_from):
+    if "valid_to" in changes and (
+        changes["valid_to"] is None or changes["valid_to"] < row.valid_from
+    ):
         raise field_error(P + "valid_to", "valid_to must be a date on or after valid_from")
     if "fit_and_proper" in changes and row.kind == LicenceKind.artisanal_mining:
-        raise field_error(P + "fit_and_proper", "fit_and_proper applies to buyer and exporter licences only")
+        raise field_error(
+            P + "fit_and_proper", "fit_and_proper applies to buyer and exporter licences only"
+        )
     if "district" in changes:
         if changes["district"] is None and row.kind == LicenceKind.artisanal_mining:
             raise field_error(P + "district", "an artisanal_mining licence needs its district")
@@ -309,7 +436,9 @@ def update_licence(*, session: Session, principal: Principal, settings: Settings
     if geometry is not None:
         if row.kind != LicenceKind.artisanal_mining:
             raise field_error("/geometry", f"a {row.kind} licence has no licensed area")
-        found = _place_licence_area(session, settings, principal, geometry, row.district_code, reason, row.id)
+        found = _place_licence_area(
+            session, settings, principal, geometry, row.district_code, reason, row.id
+        )
         row.area = to_db(as_multipolygon(geometry))
         row.area_ha = geodesic_area_ha(geometry)
         row.overlap_override_reason = reason if found else None
@@ -318,7 +447,9 @@ def update_licence(*, session: Session, principal: Principal, settings: Settings
     return row
 
 
-def change_licence_status(*, session: Session, principal: Principal, licence_id: uuid.UUID, change: LicenceStatusChangeIn) -> Licence:
+def change_licence_status(
+    *, session: Session, principal: Principal, licence_id: uuid.UUID, change: LicenceStatusChangeIn
+) -> Licence:
     require(principal, "licence", Action.administer)
     row = session.get(Licence, licence_id)
     if row is None:
@@ -328,7 +459,15 @@ def change_licence_status(*, session: Session, principal: Principal, licence_id:
         raise field_error("/status", problem)
     before = snapshot(row)
     _claim(session, row, change.version)
-    session.add(LicenceStatusChange(licence_id=row.id, from_status=row.status, to_status=change.status, reason=change.reason, changed_by=principal.user_id))
+    session.add(
+        LicenceStatusChange(
+            licence_id=row.id,
+            from_status=row.status,
+            to_status=change.status,
+            reason=change.reason,
+            changed_by=principal.user_id,
+        )
+    )
     row.status = change.status
     _audit_update(session, principal, "licence", row, before, reason=change.reason)
     _commit(session, "the licence")
@@ -345,10 +484,19 @@ def _check_site_licence(session: Session, licence_id: uuid.UUID | None) -> None:
     if lic is None:
         raise field_error(P + "licence_id", f"no licence {licence_id}")
     if lic.kind != LicenceKind.artisanal_mining:
-        raise field_error(P + "licence_id", f"licence {lic.number} is a {lic.kind} licence, not artisanal_mining")
+        raise field_error(
+            P + "licence_id", f"licence {lic.number} is a {lic.kind} licence, not artisanal_mining"
+        )
 
 
-def create_site(*, session: Session, principal: Principal, settings: Settings, geometry: BaseGeometry, props: SiteCreate) -> Site:
+def create_site(
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    geometry: BaseGeometry,
+    props: SiteCreate,
+) -> Site:
     require(principal, "site", Action.write)
     district = placement.district_or_422(session, props.district)
     _in_scope_district(principal, props.district, P + "district")
@@ -356,8 +504,13 @@ def create_site(*, session: Session, principal: Principal, settings: Settings, g
     placement.check_placement(session, settings, geometry, district)
     _check_site_licence(session, props.licence_id)
     row = Site(
-        name=props.name, district_code=props.district, licence_id=props.licence_id, status=props.status,
-        notes=props.notes, geometry=to_db(as_multipolygon(geometry)), area_ha=geodesic_area_ha(geometry),
+        name=props.name,
+        district_code=props.district,
+        licence_id=props.licence_id,
+        status=props.status,
+        notes=props.notes,
+        geometry=to_db(as_multipolygon(geometry)),
+        area_ha=geodesic_area_ha(geometry),
     )
     if props.id is not None:
         row.id = props.id
@@ -367,7 +520,15 @@ def create_site(*, session: Session, principal: Principal, settings: Settings, g
     return row
 
 
-def update_site(*, session: Session, principal: Principal, settings: Settings, site_id: uuid.UUID, geometry: BaseGeometry | None, props: SiteUpdate) -> Site:
+def update_site(
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    site_id: uuid.UUID,
+    geometry: BaseGeometry | None,
+    props: SiteUpdate,
+) -> Site:
     require(principal, "site", Action.write)
     row = queries.one(session, queries.sites(principal, queries.Filters()), Site, site_id)
     if row is None:
@@ -394,7 +555,14 @@ def update_site(*, session: Session, principal: Principal, settings: Settings, s
 # --- site visits ---------------------------------------------------------------------------------
 
 
-def create_visit(*, session: Session, principal: Principal, settings: Settings, geometry: BaseGeometry, props: SiteVisitCreate) -> SiteVisit:
+def create_visit(
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    geometry: BaseGeometry,
+    props: SiteVisitCreate,
+) -> SiteVisit:
     require(principal, "site_visit", Action.write)
     site = queries.one(session, queries.sites(principal, queries.Filters()), Site, props.site_id)
     if site is None:
@@ -407,9 +575,14 @@ def create_visit(*, session: Session, principal: Principal, settings: Settings, 
     site_shape = from_db(site.geometry)
     assert site_shape is not None
     row = SiteVisit(
-        site_id=site.id, district_code=site.district_code, visited_at=props.visited_at,
-        location=to_db(geometry), diggers_counted=props.diggers_counted, notes=props.notes,
-        officer_id=principal.user_id, distance_to_site_m=_metres(measure.distance_m(geometry, site_shape)),  # type: ignore[arg-type]
+        site_id=site.id,
+        district_code=site.district_code,
+        visited_at=props.visited_at,
+        location=to_db(geometry),
+        diggers_counted=props.diggers_counted,
+        notes=props.notes,
+        officer_id=principal.user_id,
+        distance_to_site_m=_metres(measure.distance_m(geometry, site_shape)),  # type: ignore[arg-type]
     )
     if props.id is not None:
         row.id = props.id
@@ -419,7 +592,15 @@ def create_visit(*, session: Session, principal: Principal, settings: Settings, 
     return row
 
 
-def update_visit(*, session: Session, principal: Principal, settings: Settings, visit_id: uuid.UUID, geometry: BaseGeometry | None, props: SiteVisitUpdate) -> SiteVisit:
+def update_visit(
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    visit_id: uuid.UUID,
+    geometry: BaseGeometry | None,
+    props: SiteVisitUpdate,
+) -> SiteVisit:
     require(principal, "site_visit", Action.write)
     row = queries.one(session, queries.visits(principal, queries.Filters()), SiteVisit, visit_id)
     if row is None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from geodata.geojson import to_geojson
-
 from backend.auth.models import Role
 from backend.auth.permissions import FULL_MINER_VIEW
 from backend.auth.principal import Principal
@@ -21,6 +19,7 @@ from backend.registry.schemas import (
     SiteVisitProperties,
 )
 from backend.spatial import from_db, simplest
+from geodata.geojson import to_geojson
 
 
 def _geometry(value: Any) -> dict[str, Any] | None:
@@ -77,7 +76,9 @@ def miner_public(m: Miner, licence_numbers: list[str], principal: Principal) -> 
             created_at=m.created_at,
             updated_at=m.updated_at,
         ).model_dump()
-    return MinerForPurchase(id=m.id, full_name=m.full_name, licence_numbers=licence_numbers).model_dump()
+    return MinerForPurchase(
+        id=m.id, full_name=m.full_name, licence_numbers=licence_numbers
+    ).model_dump()
 
 
 def licence_feature(
@@ -103,7 +104,12 @@ def licence_feature(
         created_at=lic.created_at,
         updated_at=lic.updated_at,
     ).model_dump()
-    return {"type": "Feature", "id": str(lic.id), "geometry": _geometry(lic.area), "properties": props}
+    return {
+        "type": "Feature",
+        "id": str(lic.id),
+        "geometry": _geometry(lic.area),
+        "properties": props,
+    }
 
 
 def site_feature(s: Site) -> dict[str, Any]:
@@ -118,7 +124,12 @@ def site_feature(s: Site) -> dict[str, Any]:
         created_at=s.created_at,
         updated_at=s.updated_at,
     ).model_dump()
-    return {"type": "Feature", "id": str(s.id), "geometry": _geometry(s.geometry), "properties": props}
+    return {
+        "type": "Feature",
+        "id": str(s.id),
+        "geometry": _geometry(s.geometry),
+        "properties": props,
+    }
 
 
 def visit_feature(v: SiteVisit, principal: Principal) -> dict[str, Any]:
@@ -135,4 +146,9 @@ def visit_feature(v: SiteVisit, principal: Principal) -> dict[str, Any]:
         created_at=v.created_at,
         updated_at=v.updated_at,
     ).model_dump()
-    return {"type": "Feature", "id": str(v.id), "geometry": _geometry(v.location), "properties": props}
+    return {
+        "type": "Feature",
+        "id": str(v.id),
+        "geometry": _geometry(v.location),
+        "properties": props,
+    }

@@ -1,0 +1,55 @@
+"""Real responses conform to the schemas `/openapi.json` publishes for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import Draft202012Validator
+
+from tests.e2e.conftest import Api
+
+READS = [
+    ("admin", "/api/v1/jurisdictions?level=district&limit=3"),
+    ("admin", "/api/v1/organisations?limit=3"),
+    ("admin", "/api/v1/miners?limit=3"),
+    ("buyer", "/api/v1/miners?limit=3"),
+    ("admin", "/api/v1/licences?limit=5"),
+    ("donor", "/api/v1/licences?limit=5"),
+    ("officer", "/api/v1/sites?limit=3"),
+    ("admin", "/api/v1/site-visits?limit=3"),
+    ("auditor", "/api/v1/audit?limit=3"),
+    ("admin", "/api/v1/users?limit=3"),
+    ("officer", "/api/v1/auth/me"),
+]
+
+
+def _schema(spec: dict[str, Any], path: str, method: str, status: int) -> dict[str, Any]:
+    template = path.split("?")[0]
+    op = spec["paths"][template][method]
+    content = op["responses"][str(status)]["content"]
+    body_schema = next(iter(content.values()))["schema"]
+    return {**body_schema, "components": spec["components"]}
+
+
+@pytest.fixture(scope="module")
+def spec(api: Api) -> dict[str, Any]:
+    with api.client() as c:
+        return dict(c.get("/openapi.json").json())
+
+
+@pytest.mark.parametrize(("who", "path"), READS, ids=[f"{w}:{p.split('?')[0]}" for w, p in READS])
+def test_list_and_read_responses_match_their_published_schema(api: Api, spec: dict[str, Any], who: str, path: str) -> None:
+    with api.client(who) as c:
+        r = c.get(path)
+    assert r.status_code == 200, r.text
+    Draft202012Validator(_schema(spec, path, "get", 200)).validate(r.json())
+
+
+def test_problem_responses_match_the_problem_schema(api: Api, spec: dict[str, Any]) -> None:
+    with api.client("officer") as c:
+        r: httpx.Response = c.post("/api/v1/miners", json={"full_name": ""})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    Draft202012Validator({"$ref": "#/components/schemas/Problem", "components": spec["components"]}).validate(r.json())
