@@ -21,9 +21,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     before = schema.current_revision(engine)
     schema.upgrade(engine)
     after = schema.current_revision(engine)
-    print(
-        f"database {engine.url.render_as_string(hide_password=True)}: {before or 'empty'} -> {after}"
-    )
+    where = engine.url.render_as_string(hide_password=True)
+    print(f"database {where}: {before or 'empty'} -> {after}")
     return 0
 
 

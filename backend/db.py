@@ -16,7 +16,7 @@ from backend.settings import Settings
 
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
-    """An engine for `settings.database_url`: psycopg 3 for PostgreSQL, sqlean + SpatiaLite for SQLite."""
+    """An engine for the URL: psycopg 3 for PostgreSQL, sqlean + SpatiaLite for SQLite."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":

@@ -13,7 +13,7 @@ _counter = 0
 
 
 def uuid7() -> uuid.UUID:
-    """A UUIDv7: 48-bit Unix milliseconds, then a 12-bit counter for ordering within a millisecond."""
+    """A UUIDv7: 48-bit Unix milliseconds, then a 12-bit counter ordering ids within one ms."""
     global _last_ms, _counter
     with _lock:
         ms = time.time_ns() // 1_000_000

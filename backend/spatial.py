@@ -47,4 +47,4 @@ def intersects_bbox(column: Any, bbox: tuple[float, float, float, float]) -> Col
     envelope = func.ST_GeomFromText(
         f"POLYGON(({minx} {miny},{maxx} {miny},{maxx} {maxy},{minx} {maxy},{minx} {miny}))", SRID
     )
-    return func.ST_Intersects(column, envelope)  # type: ignore[no-any-return]
+    return func.ST_Intersects(column, envelope)

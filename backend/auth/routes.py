@@ -56,7 +56,7 @@ def authenticate(session: Session, request: Request) -> Principal:
 )
 def issue(ctx: Context) -> Response:
     body = parse_model(TokenRequest, ctx.body)
-    secret, token, user = tokens.issue_token(
+    secret, token, _user = tokens.issue_token(
         session=ctx.session,
         username=body.username,
         password=body.password,

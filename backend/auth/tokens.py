@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.auth.models import Role, Token, User, UserDistrict
 from backend.auth.passwords import verify_password
@@ -31,7 +32,7 @@ def issue_token(
     ttl_seconds: int,
     device_id: str | None = None,
 ) -> tuple[str, Token, User]:
-    user = session.scalars(select(User).where(User.username == username)).first()
+    user = session.scalars(select(User).where(col(User.username) == username)).first()
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
         raise Unauthenticated("unknown username, wrong password, or a disabled account")
@@ -51,8 +52,8 @@ def issue_token(
 def principal_for(*, session: Session, secret: str, device_id: str | None = None) -> Principal:
     row = session.execute(
         select(Token, User)
-        .join(User, User.id == Token.user_id)
-        .where(Token.token_hash == digest(secret))
+        .join(User, col(User.id) == col(Token.user_id))
+        .where(col(Token.token_hash) == digest(secret))
     ).first()
     if row is None:
         raise Unauthenticated("the bearer token is not known")
@@ -66,10 +67,10 @@ def principal_for(*, session: Session, secret: str, device_id: str | None = None
         raise Unauthenticated("the account is disabled")
     districts = frozenset(
         session.scalars(
-            select(UserDistrict.district_code).where(
-                UserDistrict.user_id == user.id, UserDistrict.revoked_at.is_(None)
+            select(col(UserDistrict.district_code)).where(
+                col(UserDistrict.user_id) == user.id, col(UserDistrict.revoked_at).is_(None)
             )
-        )  # type: ignore[union-attr]
+        )
     )
     return Principal(
         user_id=user.id,
@@ -85,15 +86,15 @@ def principal_for(*, session: Session, secret: str, device_id: str | None = None
 def revoke_token(*, session: Session, token_id: uuid.UUID, at: datetime | None = None) -> None:
     session.execute(
         update(Token)
-        .where(Token.id == token_id, Token.revoked_at.is_(None))
-        .values(revoked_at=at or utcnow())  # type: ignore[union-attr]
+        .where(col(Token.id) == token_id, col(Token.revoked_at).is_(None))
+        .values(revoked_at=at or utcnow())
     )
 
 
 def revoke_user_tokens(*, session: Session, user_id: uuid.UUID) -> int:
     result = session.execute(
         update(Token)
-        .where(Token.user_id == user_id, Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow())  # type: ignore[union-attr]
+        .where(col(Token.user_id) == user_id, col(Token.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

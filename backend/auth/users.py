@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.audit.service import record as audit
 from backend.audit.service import snapshot
@@ -29,7 +30,7 @@ def _check_scope(
     if role is not Role.field_officer and districts:
         raise field_error("/districts", "only field officers are scoped by district")
     for i, code in enumerate(districts):
-        j = session.scalars(select(Jurisdiction).where(Jurisdiction.code == code)).first()
+        j = session.scalars(select(Jurisdiction).where(col(Jurisdiction.code) == code)).first()
         if j is None or j.level != JurisdictionLevel.district:
             raise field_error(f"/districts/{i}", f"{code} is not a known district code")
     if role in (Role.buyer, Role.exporter):
@@ -51,7 +52,10 @@ def _check_scope(
 
 def create_user(*, session: Session, principal: Principal | None, props: UserCreate) -> User:
     _check_scope(session, props.role, props.districts, props.organisation_id)
-    if session.scalars(select(User).where(User.username == props.username)).first() is not None:
+    if (
+        session.scalars(select(User).where(col(User.username) == props.username)).first()
+        is not None
+    ):
         raise Duplicate(
             f"user {props.username} exists",
             errors=[FieldError("/username", "this username is taken")],
@@ -84,11 +88,11 @@ def create_user(*, session: Session, principal: Principal | None, props: UserCre
 def districts_of(session: Session, user_id: uuid.UUID) -> list[str]:
     return sorted(
         session.scalars(
-            select(UserDistrict.district_code).where(
-                UserDistrict.user_id == user_id, UserDistrict.revoked_at.is_(None)
+            select(col(UserDistrict.district_code)).where(
+                col(UserDistrict.user_id) == user_id, col(UserDistrict.revoked_at).is_(None)
             )
         )
-    )  # type: ignore[union-attr]
+    )
 
 
 def public(session: Session, user: User) -> dict[str, Any]:
@@ -118,10 +122,10 @@ def update_user(
         session.execute(
             update(UserDistrict)
             .where(
-                UserDistrict.user_id == user.id,
-                UserDistrict.revoked_at.is_(None),
-                UserDistrict.district_code.in_(current - wanted),
-            )  # type: ignore[union-attr,attr-defined]
+                col(UserDistrict.user_id) == user.id,
+                col(UserDistrict.revoked_at).is_(None),
+                col(UserDistrict.district_code).in_(current - wanted),
+            )
             .values(revoked_at=utcnow())
         )
         for code in sorted(wanted - current):

@@ -200,14 +200,14 @@ def seed_demo(*, session: Session, settings: Settings) -> dict[str, int] | None:
     session.add_all(orgs)
     session.flush()
     for i, org in enumerate(orgs):
-        kind = (
+        licence_kind = (
             LicenceKind.buyer
             if org.kind == OrganisationKind.buying_office
             else LicenceKind.exporter
         )
-        prefix = "BUY" if kind is LicenceKind.buyer else "EXP"
+        prefix = "BUY" if licence_kind is LicenceKind.buyer else "EXP"
         lic = Licence(
-            kind=kind,
+            kind=licence_kind,
             number=f"{prefix}-{today.year}-{i + 1:03d}",
             holder_organisation_id=org.id,
             district_code=org.district_code,

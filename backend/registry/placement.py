@@ -48,7 +48,7 @@ def check_placement(
         if district.boundary is not None:
             checks.check_within(
                 geom,
-                from_db(district.boundary),  # type: ignore[arg-type]
+                from_db(district.boundary),
                 what=f"district {district.name} ({district.code})",
                 tolerance_m=settings.boundary_tolerance_m,
             )

@@ -1,4 +1,4 @@
-"""Registry queries as SQLAlchemy expressions, with each role's scope applied in the WHERE clause."""
+"""Registry queries as SQLAlchemy expressions, each role's scope applied in the WHERE clause."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from backend.auth.principal import Principal
+from backend.models_base import Record
 from backend.registry.models import (
     Jurisdiction,
     JurisdictionLevel,
@@ -25,6 +26,8 @@ from backend.registry.models import (
     SiteVisit,
 )
 from backend.spatial import intersects_bbox
+
+M = TypeVar("M", bound=Record)
 
 
 @dataclass(frozen=True)
@@ -59,25 +62,25 @@ def _in_districts(column: Any, principal: Principal) -> Any:
 def jurisdictions(f: Filters) -> Select[Any]:
     stmt = _common(select(Jurisdiction), Jurisdiction, Filters(updated_since=f.updated_since))
     if f.level is not None:
-        stmt = stmt.where(Jurisdiction.level == f.level)
+        stmt = stmt.where(col(Jurisdiction.level) == f.level)
     if f.district is not None:
         stmt = stmt.where(
-            or_(Jurisdiction.code == f.district, Jurisdiction.parent_code == f.district)
+            or_(col(Jurisdiction.code) == f.district, col(Jurisdiction.parent_code) == f.district)
         )
     if f.bbox is not None:
-        stmt = stmt.where(intersects_bbox(Jurisdiction.boundary, f.bbox))
+        stmt = stmt.where(intersects_bbox(col(Jurisdiction.boundary), f.bbox))
     return stmt
 
 
 def jurisdiction_by_code(session: Session, code: str) -> Jurisdiction | None:
-    return session.scalars(select(Jurisdiction).where(Jurisdiction.code == code)).first()
+    return session.scalars(select(Jurisdiction).where(col(Jurisdiction.code) == code)).first()
 
 
 def country_of(session: Session, district: Jurisdiction) -> Jurisdiction | None:
     return session.scalars(
         select(Jurisdiction).where(
-            Jurisdiction.code == district.country_code,
-            Jurisdiction.level == JurisdictionLevel.country,
+            col(Jurisdiction.code) == district.country_code,
+            col(Jurisdiction.level) == JurisdictionLevel.country,
         )
     ).first()
 
@@ -88,7 +91,7 @@ def country_of(session: Session, district: Jurisdiction) -> Jurisdiction | None:
 def organisations(f: Filters) -> Select[Any]:
     stmt = _common(select(Organisation), Organisation, f)
     if f.kind is not None:
-        stmt = stmt.where(Organisation.kind == f.kind)
+        stmt = stmt.where(col(Organisation.kind) == f.kind)
     return stmt
 
 
@@ -98,7 +101,7 @@ def organisations(f: Filters) -> Select[Any]:
 def miners(principal: Principal, f: Filters) -> Select[Any]:
     stmt = _common(select(Miner), Miner, f)
     if principal.is_district_scoped:
-        stmt = stmt.where(_in_districts(Miner.district_code, principal))
+        stmt = stmt.where(_in_districts(col(Miner.district_code), principal))
     return stmt
 
 
@@ -110,12 +113,13 @@ def licence_numbers_by_miner(
     if not ids:
         return found
     rows = session.execute(
-        select(Licence.holder_miner_id, Licence.number)
-        .where(Licence.holder_miner_id.in_(ids))  # type: ignore[union-attr]
-        .order_by(Licence.number)
+        select(col(Licence.holder_miner_id), col(Licence.number))
+        .where(col(Licence.holder_miner_id).in_(ids))
+        .order_by(col(Licence.number))
     )
     for miner_id, number in rows:
-        found[miner_id].append(number)
+        if miner_id is not None:
+            found[miner_id].append(number)
     return found
 
 
@@ -125,17 +129,17 @@ def licence_numbers_by_miner(
 def licences(principal: Principal, f: Filters) -> Select[Any]:
     stmt = _common(select(Licence), Licence, f)
     if f.kind is not None:
-        stmt = stmt.where(Licence.kind == f.kind)
+        stmt = stmt.where(col(Licence.kind) == f.kind)
     if f.holder_miner_id is not None:
-        stmt = stmt.where(Licence.holder_miner_id == f.holder_miner_id)
+        stmt = stmt.where(col(Licence.holder_miner_id) == f.holder_miner_id)
     if f.bbox is not None:
-        stmt = stmt.where(intersects_bbox(Licence.area, f.bbox))
+        stmt = stmt.where(intersects_bbox(col(Licence.area), f.bbox))
     if principal.is_district_scoped:
         # Mining licences of their districts; the national buyer/exporter register is public.
         stmt = stmt.where(
             or_(
-                Licence.kind != LicenceKind.artisanal_mining,
-                _in_districts(Licence.district_code, principal),
+                col(Licence.kind) != LicenceKind.artisanal_mining,
+                _in_districts(col(Licence.district_code), principal),
             )
         )
     return stmt
@@ -147,11 +151,15 @@ def holder_names(session: Session, lics: Iterable[Licence]) -> dict[uuid.UUID, s
     org_ids = {lic.holder_organisation_id for lic in lics if lic.holder_organisation_id}
     names: dict[uuid.UUID, str] = {}
     if miner_ids:
-        rows = session.execute(select(Miner.id, Miner.full_name).where(col(Miner.id).in_(miner_ids)))
+        rows = session.execute(
+            select(col(Miner.id), col(Miner.full_name)).where(col(Miner.id).in_(miner_ids))
+        )
         names.update({holder_id: name for holder_id, name in rows})
     if org_ids:
         rows = session.execute(
-            select(Organisation.id, Organisation.name).where(col(Organisation.id).in_(org_ids))
+            select(col(Organisation.id), col(Organisation.name)).where(
+                col(Organisation.id).in_(org_ids)
+            )
         )
         names.update({holder_id: name for holder_id, name in rows})
     return names
@@ -162,13 +170,13 @@ def active_mining_licences_near(
 ) -> list[Licence]:
     """Candidates for an overlap test: active mining licences whose area meets the bbox."""
     stmt = select(Licence).where(
-        Licence.kind == LicenceKind.artisanal_mining,
-        Licence.status == LicenceStatus.active,
-        Licence.area.isnot(None),
-        intersects_bbox(Licence.area, bbox),
+        col(Licence.kind) == LicenceKind.artisanal_mining,
+        col(Licence.status) == LicenceStatus.active,
+        col(Licence.area).isnot(None),
+        intersects_bbox(col(Licence.area), bbox),
     )
     if exclude is not None:
-        stmt = stmt.where(Licence.id != exclude)
+        stmt = stmt.where(col(Licence.id) != exclude)
     return list(session.scalars(stmt))
 
 
@@ -178,23 +186,23 @@ def active_mining_licences_near(
 def sites(principal: Principal, f: Filters) -> Select[Any]:
     stmt = _common(select(Site), Site, f)
     if f.bbox is not None:
-        stmt = stmt.where(intersects_bbox(Site.geometry, f.bbox))
+        stmt = stmt.where(intersects_bbox(col(Site.geometry), f.bbox))
     if principal.is_district_scoped:
-        stmt = stmt.where(_in_districts(Site.district_code, principal))
+        stmt = stmt.where(_in_districts(col(Site.district_code), principal))
     return stmt
 
 
 def visits(principal: Principal, f: Filters) -> Select[Any]:
     stmt = _common(select(SiteVisit), SiteVisit, f)
     if f.site_id is not None:
-        stmt = stmt.where(SiteVisit.site_id == f.site_id)
+        stmt = stmt.where(col(SiteVisit.site_id) == f.site_id)
     if f.bbox is not None:
-        stmt = stmt.where(intersects_bbox(SiteVisit.location, f.bbox))
+        stmt = stmt.where(intersects_bbox(col(SiteVisit.location), f.bbox))
     if principal.is_district_scoped:
-        stmt = stmt.where(_in_districts(SiteVisit.district_code, principal))
+        stmt = stmt.where(_in_districts(col(SiteVisit.district_code), principal))
     return stmt
 
 
-def one(session: Session, stmt: Select[Any], model: Any, record_id: uuid.UUID) -> Any:
+def one(session: Session, stmt: Select[Any], model: type[M], record_id: uuid.UUID) -> M | None:
     """The record if it exists *and* is in scope; otherwise None (the caller answers 404)."""
-    return session.scalars(stmt.where(model.id == record_id)).first()
+    return session.scalars(stmt.where(col(model.id) == record_id)).first()

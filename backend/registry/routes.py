@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 from starlette.responses import Response
 
 from backend.api.inputs import parse_feature_input, parse_model
@@ -363,19 +364,19 @@ def update_miner(ctx: Context) -> Response:
 def _licence_features(ctx: Context, rows: list[Licence]) -> list[dict[str, Any]]:
     names = queries.holder_names(ctx.session, rows)
     today = service.today()
-    return [
-        views.licence_feature(
-            lic, names.get(lic.holder_miner_id or lic.holder_organisation_id), ctx.user, today
-        )
-        for lic in rows
-    ]  # type: ignore[arg-type]
+    return [views.licence_feature(lic, _holder_name(names, lic), ctx.user, today) for lic in rows]
+
+
+def _holder_name(names: dict[uuid.UUID, str], lic: Licence) -> str | None:
+    holder = lic.holder_miner_id or lic.holder_organisation_id
+    return None if holder is None else names.get(holder)
 
 
 def _one_licence(ctx: Context) -> Licence:
     row = queries.one(ctx.session, queries.licences(ctx.user, queries.Filters()), Licence, _id(ctx))
     if row is None:
         raise NotFound(f"no licence {ctx.path['id']} in your scope")
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 @router.route(
@@ -508,8 +509,8 @@ def licence_history(ctx: Context) -> Response:
     lic = _one_licence(ctx)
     rows = ctx.session.scalars(
         select(LicenceStatusChange)
-        .where(LicenceStatusChange.licence_id == lic.id)
-        .order_by(LicenceStatusChange.id)
+        .where(col(LicenceStatusChange.licence_id) == lic.id)
+        .order_by(col(LicenceStatusChange.id))
     )
     return JSON(
         {

@@ -58,7 +58,7 @@ def licence_create_errors(props: LicenceCreate) -> list[FieldError]:
             errors.append(
                 FieldError(
                     P + "fit_and_proper",
-                    f"a {props.kind.value} licence needs the fit-and-proper finding (true or false)",
+                    f"a {props.kind.value} licence needs the fit-and-proper finding (true/false)",
                 )
             )
     return errors

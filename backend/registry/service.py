@@ -1,4 +1,4 @@
-"""Registry use cases: each takes `*, session`, checks role, scope and rules, audits, commits once."""
+"""Registry use cases: each takes `*, session`, checks role, scope, rules; audits; commits once."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.audit.service import record as audit
 from backend.audit.service import snapshot
@@ -79,8 +80,9 @@ def _ensure_new_id(session: Session, model: Any, record_id: uuid.UUID | None, po
 
 def _in_scope_district(principal: Principal, code: str, pointer: str) -> None:
     if not principal.may_see_district(code):
+        yours = ", ".join(sorted(principal.districts)) or "none"
         raise Forbidden(
-            f"district {code} is outside your districts ({', '.join(sorted(principal.districts)) or 'none'})",
+            f"district {code} is outside your districts ({yours})",
             errors=[FieldError(pointer, "outside your districts")],
         )
 
@@ -378,7 +380,7 @@ def create_licence(
     if props.id is not None:
         row.id = props.id
     if session.scalars(
-        queries.licences(principal, queries.Filters()).where(Licence.number == props.number)
+        queries.licences(principal, queries.Filters()).where(col(Licence.number) == props.number)
     ).first():
         raise Duplicate(
             f"licence number {props.number} exists",
@@ -582,7 +584,7 @@ def create_visit(
         diggers_counted=props.diggers_counted,
         notes=props.notes,
         officer_id=principal.user_id,
-        distance_to_site_m=_metres(measure.distance_m(geometry, site_shape)),  # type: ignore[arg-type]
+        distance_to_site_m=_metres(measure.distance_m(geometry, site_shape)),
     )
     if props.id is not None:
         row.id = props.id
@@ -621,7 +623,7 @@ def update_visit(
         placement.check_placement(session, settings, geometry, district)
         row.location = to_db(geometry)
         site_shape = from_db(site.geometry)
-        row.distance_to_site_m = _metres(measure.distance_m(geometry, site_shape))  # type: ignore[arg-type]
+        row.distance_to_site_m = _metres(measure.distance_m(geometry, site_shape))
     _audit_update(session, principal, "site_visit", row, before)
     _commit(session, "the site visit")
     return row

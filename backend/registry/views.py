@@ -49,7 +49,7 @@ def organisation_public(o: Organisation) -> dict[str, Any]:
     return OrganisationPublic(
         id=o.id,
         name=o.name,
-        kind=o.kind,  # type: ignore[arg-type]
+        kind=o.kind,
         country_code=o.country_code,
         district=o.district_code,
         registration_number=o.registration_number,
@@ -70,7 +70,7 @@ def miner_public(m: Miner, licence_numbers: list[str], principal: Principal) -> 
             phone=m.phone,
             photo_ref=m.photo_ref,
             district=m.district_code,
-            status=m.status,  # type: ignore[arg-type]
+            status=m.status,
             licence_numbers=licence_numbers,
             version=m.version,
             created_at=m.created_at,
@@ -87,7 +87,7 @@ def licence_feature(
     if principal.role is Role.donor and lic.holder_miner_id is not None:
         holder_name = None
     props = LicenceProperties(
-        kind=lic.kind,  # type: ignore[arg-type]
+        kind=lic.kind,
         number=lic.number,
         holder_miner_id=None if principal.role is Role.donor else lic.holder_miner_id,
         holder_organisation_id=lic.holder_organisation_id,
@@ -95,7 +95,7 @@ def licence_feature(
         district=lic.district_code,
         valid_from=lic.valid_from,
         valid_to=lic.valid_to,
-        status=lic.status,  # type: ignore[arg-type]
+        status=lic.status,
         effective_status=effective_status(lic.status, lic.valid_to, today),
         fit_and_proper=lic.fit_and_proper,
         overlap_override_reason=lic.overlap_override_reason,
@@ -117,7 +117,7 @@ def site_feature(s: Site) -> dict[str, Any]:
         name=s.name,
         district=s.district_code,
         licence_id=s.licence_id,
-        status=s.status,  # type: ignore[arg-type]
+        status=s.status,
         area_ha=str(s.area_ha),
         notes=s.notes,
         version=s.version,
