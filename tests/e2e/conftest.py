@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,15 +62,13 @@ def _wait_until_up(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> N
     raise RuntimeError("server did not answer /healthz within 30 s")
 
 
-@pytest.fixture(scope="session")
-def server(engine: Engine, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def start_server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     """`python -m backend serve` as a subprocess, exactly as an operator runs it."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {**os.environ, "DATABASE_URL": settings.database_url}
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            [sys.executable, "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--log-level", "warning"],
             env=env, stdout=sink, stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
@@ -79,9 +78,17 @@ def server(engine: Engine, settings: Settings, tmp_path_factory: pytest.TempPath
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-        errors = log.read_text()
-        # A server-side traceback during the tests is a bug even if every response looked fine.
-        assert "Traceback" not in errors, errors
+    # A server-side traceback during the tests is a bug even if every response looked fine.
+    errors = log.read_text()
+    assert "Traceback" not in errors, errors
+
+
+@pytest.fixture(scope="session")
+def server(engine: Engine, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with start_server(env, free_port(), log) as base_url:
+        yield base_url
 
 
 ROLE_USERS: dict[str, tuple[Role, tuple[str, ...], str | None]] = {
