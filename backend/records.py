@@ -34,7 +34,8 @@ def update_versioned(
         .execution_options(synchronize_session=False)
     )
     if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
-        current = session.get(model, record_id)
+        # Re-read: the identity map still holds the version this request started from.
+        current = session.get(model, record_id, populate_existing=True)
         if current is None:
             raise NotFound(f"no {model.__tablename__} {record_id}")
         raise StaleVersion(

@@ -456,11 +456,12 @@ def change_licence_status(
     row = session.get(Licence, licence_id)
     if row is None:
         raise NotFound(f"no licence {licence_id}")
-    problem = transition_error(LicenceStatus(row.status), change.status)
+    before = snapshot(row)
+    # The version first: a transition judged against a state the client never saw is a 409.
+    _claim(session, row, change.version)
+    problem = transition_error(LicenceStatus(before["status"]), change.status)
     if problem is not None:
         raise field_error("/status", problem)
-    before = snapshot(row)
-    _claim(session, row, change.version)
     session.add(
         LicenceStatusChange(
             licence_id=row.id,
