@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from backend import schema
-from backend.auth.models import Role
+from backend.auth.models import Role, User
 from backend.auth.principal import Principal
 from backend.db import make_engine
 from backend.settings import Settings
@@ -29,8 +29,11 @@ DEFAULT_POSTGIS_URL = "postgresql://alluvial:alluvial@127.0.0.1:5432/alluvial_te
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--require-all-dialects", action="store_true",
-                     help="fail, instead of skipping, when PostGIS or SpatiaLite is unavailable")
+    parser.addoption(
+        "--require-all-dialects",
+        action="store_true",
+        help="fail, instead of skipping, when PostGIS or SpatiaLite is unavailable",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,7 +81,9 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def db_url(dialect: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def db_url(
+    dialect: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if dialect == "postgis":
         base = postgis_url()
         try:
@@ -116,8 +121,8 @@ def settings(db_url: str) -> Settings:
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> Iterator[Engine]:
     """A migrated database with the demo country's jurisdictions, shared by the session."""
-    from backend.registry.demo import seed_demo
     from backend.db import session_factory
+    from backend.registry.demo import seed_demo
 
     eng = make_engine(settings)
     schema.upgrade(eng)
@@ -132,7 +137,9 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session whose commits are savepoints inside one outer transaction, rolled back after."""
     conn = engine.connect()
     outer = conn.begin()
-    s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False)
+    s = Session(
+        bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
+    )
     try:
         yield s
     finally:
@@ -141,7 +148,22 @@ def session(engine: Engine) -> Iterator[Session]:
         conn.close()
 
 
-def principal(role: Role, *, districts: tuple[str, ...] = (), organisation_id: uuid.UUID | None = None) -> Principal:
-    """A principal without a user row, for service tests (audit rows allow a null user)."""
-    return Principal(user_id=uuid.uuid4(), username=f"test-{role.value}", role=role,
-                     districts=frozenset(districts), organisation_id=organisation_id)
+def principal(
+    role: Role, *, districts: tuple[str, ...] = (), organisation_id: uuid.UUID | None = None
+) -> Principal:
+    """A principal with no user row: enough for reads and for refusals, not for writes."""
+    return Principal(
+        user_id=uuid.uuid4(),
+        username=f"test-{role.value}-{uuid.uuid4().hex[:10]}",
+        role=role,
+        districts=frozenset(districts),
+        organisation_id=organisation_id,
+    )
+
+
+def actor(session: Session, role: Role, *districts: str) -> Principal:
+    """A principal backed by a real user row, since audit and history rows reference it."""
+    p = principal(role, districts=districts)
+    session.add(User(id=p.user_id, username=p.username, password_hash="-", role=role.value))
+    session.commit()
+    return p

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from geoalchemy2.elements import WKBElement
 from sqlalchemy.orm import Session
 
+from backend.api.jsonio import jsonable
 from backend.audit.models import AuditEntry
 from backend.auth.principal import Principal
+from backend.spatial import from_db
+from geodata.geojson import to_geojson
 
 
 def record(
@@ -28,8 +32,8 @@ def record(
         action=action,
         entity_type=entity_type,
         entity_id=str(entity_id),
-        before=before,
-        after=after,
+        before=None if before is None else jsonable(before),
+        after=None if after is None else jsonable(after),
         reason=reason,
     )
     session.add(entry)
@@ -38,12 +42,6 @@ def record(
 
 def snapshot(row: Any) -> dict[str, Any]:
     """Every column of a row as plain JSON (geometry as GeoJSON), for before/after."""
-    from geoalchemy2.elements import WKBElement
-
-    from backend.api.jsonio import jsonable
-    from backend.spatial import from_db
-    from geodata.geojson import to_geojson
-
     values: dict[str, Any] = {}
     for column in row.__table__.columns:
         value = getattr(row, column.key)

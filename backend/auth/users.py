@@ -20,6 +20,7 @@ from backend.clock import utcnow
 from backend.errors import Duplicate, FieldError, NotFound, field_error
 from backend.records import check_version, update_versioned
 from backend.registry.models import Jurisdiction, JurisdictionLevel, Organisation, OrganisationKind
+from backend.usecase import use_case
 
 
 def _check_scope(
@@ -50,6 +51,7 @@ def _check_scope(
         raise field_error("/organisation_id", "only buyers and exporters belong to an organisation")
 
 
+@use_case
 def create_user(*, session: Session, principal: Principal | None, props: UserCreate) -> User:
     _check_scope(session, props.role, props.districts, props.organisation_id)
     if (
@@ -107,6 +109,7 @@ def public(session: Session, user: User) -> dict[str, Any]:
     ).model_dump()
 
 
+@use_case
 def update_user(
     *, session: Session, principal: Principal, user_id: uuid.UUID, props: UserUpdate
 ) -> User:

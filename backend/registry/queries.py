@@ -40,6 +40,7 @@ class Filters:
     updated_since: datetime | None = None
     site_id: uuid.UUID | None = None
     holder_miner_id: uuid.UUID | None = None
+    licence_number: str | None = None
 
 
 def _common(stmt: Select[Any], model: Any, f: Filters) -> Select[Any]:
@@ -100,6 +101,11 @@ def organisations(f: Filters) -> Select[Any]:
 
 def miners(principal: Principal, f: Filters) -> Select[Any]:
     stmt = _common(select(Miner), Miner, f)
+    if f.licence_number is not None:
+        holders = select(col(Licence.holder_miner_id)).where(
+            col(Licence.number) == f.licence_number
+        )
+        stmt = stmt.where(col(Miner.id).in_(holders))
     if principal.is_district_scoped:
         stmt = stmt.where(_in_districts(col(Miner.district_code), principal))
     return stmt

@@ -22,7 +22,7 @@ from backend.api.listing import (
     uuid_param,
 )
 from backend.api.routing import Context, QueryParam, Router
-from backend.auth.permissions import Action, require
+from backend.auth.permissions import PURCHASE_MINER_VIEW, Action, require
 from backend.errors import NotFound
 from backend.registry import queries, service, views
 from backend.registry.models import (
@@ -299,16 +299,30 @@ def _miner_out(ctx: Context, rows: list[Miner]) -> list[dict[str, Any]]:
     API + "/miners",
     "List miners (buyers see name and licence numbers only; donors nothing)",
     response=MinersPublic,
-    query=(Q_DISTRICT, _q_enum("status", MinerStatus), Q_SINCE, Q_LIMIT, Q_CURSOR),
+    query=(
+        QueryParam("licence_number", "the miner holding this licence (how a buyer finds a seller)"),
+        Q_DISTRICT,
+        _q_enum("status", MinerStatus),
+        Q_SINCE,
+        Q_LIMIT,
+        Q_CURSOR,
+    ),
     errors=(403,),
 )
 def list_miners(ctx: Context) -> Response:
     require(ctx.user, "miner", Action.read)
-    reject_unknown_params(ctx.request, ("district", "status", "updated_since"))
+    if ctx.user.role in PURCHASE_MINER_VIEW:
+        # Filtering by district or status would reveal what the reduced view leaves out.
+        reject_unknown_params(ctx.request, ("licence_number",))
+    else:
+        reject_unknown_params(
+            ctx.request, ("licence_number", "district", "status", "updated_since")
+        )
     f = queries.Filters(
         district=ctx.query.get("district"),
         status=enum_param(ctx.request, "status", _values(MinerStatus)),
         updated_since=since_param(ctx.request),
+        licence_number=ctx.query.get("licence_number"),
     )
     rows, cursor = run_page(
         ctx.session, queries.miners(ctx.user, f), Miner.id, page_of(ctx.request, ctx.settings)
@@ -492,7 +506,11 @@ def change_licence_status(ctx: Context) -> Response:
     require(ctx.user, "licence", Action.administer)
     change = parse_model(LicenceStatusChangeIn, ctx.body)
     row = service.change_licence_status(
-        session=ctx.session, principal=ctx.user, licence_id=_id(ctx), change=change
+        session=ctx.session,
+        principal=ctx.user,
+        settings=ctx.settings,
+        licence_id=_id(ctx),
+        change=change,
     )
     return GeoJSON(_licence_features(ctx, [row])[0])
 

@@ -191,6 +191,10 @@ class LicenceStatusChangeIn(Strict):
     version: Version
     status: LicenceStatus
     reason: Annotated[str, Field(min_length=3, max_length=2000)]
+    overlap_override_reason: Annotated[str, Field(min_length=10, max_length=2000)] | None = Field(
+        default=None,
+        description="reinstating a licence whose area another active licence now overlaps",
+    )
 
 
 class LicenceProperties(BaseModel):

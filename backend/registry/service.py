@@ -56,6 +56,7 @@ from backend.registry.schemas import (
 )
 from backend.settings import Settings
 from backend.spatial import as_multipolygon, from_db, to_db
+from backend.usecase import use_case
 from geodata import measure
 from geodata.area import geodesic_area_ha
 
@@ -137,6 +138,7 @@ def _claim(session: Session, row: Any, base_version: int) -> None:
 # --- jurisdictions -------------------------------------------------------------------------------
 
 
+@use_case
 def create_jurisdiction(
     *,
     session: Session,
@@ -170,6 +172,7 @@ def create_jurisdiction(
     return row
 
 
+@use_case
 def update_jurisdiction(
     *,
     session: Session,
@@ -197,6 +200,7 @@ def update_jurisdiction(
 # --- organisations -------------------------------------------------------------------------------
 
 
+@use_case
 def create_organisation(
     *, session: Session, principal: Principal, props: OrganisationCreate
 ) -> Organisation:
@@ -220,6 +224,7 @@ def create_organisation(
     return row
 
 
+@use_case
 def update_organisation(
     *, session: Session, principal: Principal, organisation_id: uuid.UUID, props: OrganisationUpdate
 ) -> Organisation:
@@ -244,6 +249,7 @@ def update_organisation(
 # --- miners --------------------------------------------------------------------------------------
 
 
+@use_case
 def create_miner(*, session: Session, principal: Principal, props: MinerCreate) -> Miner:
     require(principal, "miner", Action.write)
     placement.district_or_422(session, props.district, "/district")
@@ -265,6 +271,7 @@ def create_miner(*, session: Session, principal: Principal, props: MinerCreate) 
     return row
 
 
+@use_case
 def update_miner(
     *, session: Session, principal: Principal, miner_id: uuid.UUID, props: MinerUpdate
 ) -> Miner:
@@ -334,6 +341,7 @@ def _place_licence_area(
     return found
 
 
+@use_case
 def create_licence(
     *,
     session: Session,
@@ -402,6 +410,7 @@ def create_licence(
     return row
 
 
+@use_case
 def update_licence(
     *,
     session: Session,
@@ -449,8 +458,14 @@ def update_licence(
     return row
 
 
+@use_case
 def change_licence_status(
-    *, session: Session, principal: Principal, licence_id: uuid.UUID, change: LicenceStatusChangeIn
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    licence_id: uuid.UUID,
+    change: LicenceStatusChangeIn,
 ) -> Licence:
     require(principal, "licence", Action.administer)
     row = session.get(Licence, licence_id)
@@ -462,6 +477,15 @@ def change_licence_status(
     problem = transition_error(LicenceStatus(before["status"]), change.status)
     if problem is not None:
         raise field_error("/status", problem)
+    reason = _override_reason(principal, change.overlap_override_reason)
+    if change.status is LicenceStatus.active and row.area is not None:
+        # Its area may have been licensed to someone else while it was suspended or expired.
+        area = from_db(row.area)
+        assert area is not None
+        found = placement.overlaps(session, settings, area, exclude=row.id)
+        if found and reason is None:
+            placement.refuse_overlaps(found)
+        row.overlap_override_reason = reason if found else row.overlap_override_reason
     session.add(
         LicenceStatusChange(
             licence_id=row.id,
@@ -472,7 +496,10 @@ def change_licence_status(
         )
     )
     row.status = change.status
-    _audit_update(session, principal, "licence", row, before, reason=change.reason)
+    audit_reason = (
+        change.reason if reason is None else f"{change.reason}; overlap override: {reason}"
+    )
+    _audit_update(session, principal, "licence", row, before, reason=audit_reason)
     _commit(session, "the licence")
     return row
 
@@ -480,18 +507,27 @@ def change_licence_status(
 # --- sites ---------------------------------------------------------------------------------------
 
 
-def _check_site_licence(session: Session, licence_id: uuid.UUID | None) -> None:
+def _check_site_licence(
+    session: Session, principal: Principal, licence_id: uuid.UUID | None, district_code: str
+) -> None:
+    """A site is worked under a mining licence of its own district that the writer can see."""
     if licence_id is None:
         return
-    lic = session.get(Licence, licence_id)
+    lic = queries.one(session, queries.licences(principal, queries.Filters()), Licence, licence_id)
     if lic is None:
-        raise field_error(P + "licence_id", f"no licence {licence_id}")
+        raise field_error(P + "licence_id", f"no licence {licence_id} in your scope")
     if lic.kind != LicenceKind.artisanal_mining:
         raise field_error(
             P + "licence_id", f"licence {lic.number} is a {lic.kind} licence, not artisanal_mining"
         )
+    if lic.district_code != district_code:
+        raise field_error(
+            P + "licence_id",
+            f"licence {lic.number} is for {lic.district_code}; the site is in {district_code}",
+        )
 
 
+@use_case
 def create_site(
     *,
     session: Session,
@@ -505,7 +541,7 @@ def create_site(
     _in_scope_district(principal, props.district, P + "district")
     _ensure_new_id(session, Site, props.id, P + "id")
     placement.check_placement(session, settings, geometry, district)
-    _check_site_licence(session, props.licence_id)
+    _check_site_licence(session, principal, props.licence_id, props.district)
     row = Site(
         name=props.name,
         district_code=props.district,
@@ -523,6 +559,7 @@ def create_site(
     return row
 
 
+@use_case
 def update_site(
     *,
     session: Session,
@@ -540,7 +577,7 @@ def update_site(
     _claim(session, row, props.version)
     changes = props.model_dump(exclude_unset=True, exclude={"version"})
     if "licence_id" in changes:
-        _check_site_licence(session, changes["licence_id"])
+        _check_site_licence(session, principal, changes["licence_id"], row.district_code)
     for key, value in changes.items():
         if value is None and key in ("name", "status"):
             raise field_error(P + key, f"{key} cannot be removed")
@@ -558,6 +595,7 @@ def update_site(
 # --- site visits ---------------------------------------------------------------------------------
 
 
+@use_case
 def create_visit(
     *,
     session: Session,
@@ -595,6 +633,7 @@ def create_visit(
     return row
 
 
+@use_case
 def update_visit(
     *,
     session: Session,

@@ -1,4 +1,4 @@
-"""End-to-end fixtures: a real uvicorn server on a loopback port per database, httpx clients per role."""
+"""End-to-end fixtures: a real uvicorn server on loopback per database, httpx clients per role."""
 
 from __future__ import annotations
 
@@ -67,9 +67,21 @@ def start_server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     """`python -m backend serve` as a subprocess, exactly as an operator runs it."""
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning"],
-            env=env, stdout=sink, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "backend",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -84,7 +96,9 @@ def start_server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def server(engine: Engine, settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(
+    engine: Engine, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     env = {**os.environ, "DATABASE_URL": settings.database_url}
     log = tmp_path_factory.mktemp("server") / "server.log"
     with start_server(env, free_port(), log) as base_url:
@@ -111,17 +125,29 @@ def api(server: str, engine: Engine) -> Api:
     suffix = uuid.uuid4().hex[:6]
     with session_factory(engine)() as session:
         for kind in (OrganisationKind.buying_office, OrganisationKind.exporter):
-            org = session.scalars(select(Organisation).where(Organisation.kind == kind).order_by(Organisation.id)).first()
+            org = session.scalars(
+                select(Organisation).where(Organisation.kind == kind).order_by(Organisation.id)
+            ).first()
             assert org is not None, "the demo seed has organisations of each kind"
             result.organisations[kind.value] = org.id
         for name, (role, districts, org_kind) in ROLE_USERS.items():
-            user = create_user(session=session, principal=None, props=UserCreate(
-                username=f"{name}-{suffix}", password=PASSWORD, role=role, districts=list(districts),
-                organisation_id=result.organisations[org_kind] if org_kind else None))
+            user = create_user(
+                session=session,
+                principal=None,
+                props=UserCreate(
+                    username=f"{name}-{suffix}",
+                    password=PASSWORD,
+                    role=role,
+                    districts=list(districts),
+                    organisation_id=result.organisations[org_kind] if org_kind else None,
+                ),
+            )
             result.users[name] = user
     with httpx.Client(base_url=server) as client:
         for name in ROLE_USERS:
-            r = client.post("/api/v1/auth/token", json={"username": f"{name}-{suffix}", "password": PASSWORD})
+            r = client.post(
+                "/api/v1/auth/token", json={"username": f"{name}-{suffix}", "password": PASSWORD}
+            )
             assert r.status_code == 200, r.text
             result.tokens[name] = r.json()["access_token"]
     return result

@@ -40,7 +40,9 @@ def spec(api: Api) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("who", "path"), READS, ids=[f"{w}:{p.split('?')[0]}" for w, p in READS])
-def test_list_and_read_responses_match_their_published_schema(api: Api, spec: dict[str, Any], who: str, path: str) -> None:
+def test_list_and_read_responses_match_their_published_schema(
+    api: Api, spec: dict[str, Any], who: str, path: str
+) -> None:
     with api.client(who) as c:
         r = c.get(path)
     assert r.status_code == 200, r.text
@@ -52,4 +54,6 @@ def test_problem_responses_match_the_problem_schema(api: Api, spec: dict[str, An
         r: httpx.Response = c.post("/api/v1/miners", json={"full_name": ""})
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
-    Draft202012Validator({"$ref": "#/components/schemas/Problem", "components": spec["components"]}).validate(r.json())
+    Draft202012Validator(
+        {"$ref": "#/components/schemas/Problem", "components": spec["components"]}
+    ).validate(r.json())

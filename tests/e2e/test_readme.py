@@ -36,7 +36,9 @@ def fresh_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """What `./dev serve` does after installing: migrate, seed the demo country, serve."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'readme.sqlite'}"}
     for command in (["migrate"], ["seed-demo"]):
-        subprocess.run([sys.executable, "-m", "backend", *command], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "backend", *command], env=env, check=True, capture_output=True
+        )
     port = free_port()
     with start_server(env, port, tmp_path / "server.log") as base_url:
         yield base_url, env
@@ -46,8 +48,14 @@ def test_readme_api_tour_runs_word_for_word(fresh_server: tuple[str, dict[str, s
     base_url, env = fresh_server
     tour = _block_after("## API tour").replace("http://127.0.0.1:8000", base_url)
     tour = tour.replace(".venv/bin/python", sys.executable)
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", tour], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", tour],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert '"name":"Koidu river terrace"' in out

@@ -59,7 +59,7 @@ def test_published_port_matches_the_port_the_image_serves_on() -> None:
 
 def test_image_migrates_before_serving_so_it_never_serves_an_outdated_schema() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    cmd = dockerfile[dockerfile.index("CMD"):]
+    cmd = dockerfile[dockerfile.index("CMD") :]
     assert cmd.index("backend migrate") < cmd.index("backend serve")
 
 

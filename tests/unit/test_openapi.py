@@ -20,7 +20,9 @@ def test_spec_is_valid_openapi_3_1(spec: dict[str, Any]) -> None:
     validate(spec)
 
 
-def test_every_route_is_described_with_its_request_and_response_schemas(spec: dict[str, Any]) -> None:
+def test_every_route_is_described_with_its_request_and_response_schemas(
+    spec: dict[str, Any],
+) -> None:
     for e in endpoints():
         op = spec["paths"][e.path][e.method.lower()]
         assert op["summary"]
