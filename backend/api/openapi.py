@@ -158,6 +158,7 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
         for status in sorted({*e.errors, *((401,) if e.auth else ()), 400, 413}):
             op["responses"][str(status)] = {"description": _REASONS.get(status, "error"), **problem}
         paths.setdefault(e.path, {})[e.method.lower()] = op
+    paths.update(SERVICE_PATHS)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -167,6 +168,48 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+SERVICE_PATHS: dict[str, dict[str, Any]] = {
+    "/healthz": {
+        "get": {
+            "operationId": "service_health",
+            "summary": "Liveness and database reachability",
+            "tags": ["service"],
+            "responses": {
+                "200": {
+                    "description": "up",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["status", "database", "version"],
+                                "properties": {
+                                    "status": {"const": "ok"},
+                                    "database": {"type": "string"},
+                                    "version": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                }
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "service_openapi",
+            "summary": "This description",
+            "tags": ["service"],
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.1",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    },
+}
 
 
 _REASONS = {

@@ -57,17 +57,6 @@ class JurisdictionUpdate(Strict):
     name: Name | None = None
 
 
-class JurisdictionPublic(BaseModel):
-    id: uuid.UUID
-    code: str
-    name: str
-    level: JurisdictionLevel
-    country_code: str
-    parent_code: str | None
-    version: int
-    updated_at: datetime
-
-
 # --- organisations -------------------------------------------------------------------------
 
 

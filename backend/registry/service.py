@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from backend.errors import (
     ValidationFailed,
     field_error,
 )
+from backend.models_base import Record
 from backend.records import check_version, update_versioned
 from backend.registry import placement, queries
 from backend.registry.models import (
@@ -61,6 +62,7 @@ from geodata import measure
 from geodata.area import geodesic_area_ha
 
 P = "/properties/"
+R = TypeVar("R", bound=Record)
 
 
 def _commit(session: Session, what: str) -> None:
@@ -123,6 +125,23 @@ def _audit_create(
         after=snapshot(row),
         reason=reason,
     )
+
+
+def _insert(
+    session: Session,
+    principal: Principal,
+    entity: str,
+    row: R,
+    given_id: uuid.UUID | None,
+    what: str,
+) -> R:
+    """Add a new row (keeping a device-made id), audit it and commit."""
+    if given_id is not None:
+        row.id = given_id
+    session.add(row)
+    _audit_create(session, principal, entity, row)
+    _commit(session, what)
+    return row
 
 
 def _claim(session: Session, row: Any, base_version: int) -> None:
@@ -216,12 +235,7 @@ def create_organisation(
         registration_number=props.registration_number,
         address=props.address,
     )
-    if props.id is not None:
-        row.id = props.id
-    session.add(row)
-    _audit_create(session, principal, "organisation", row)
-    _commit(session, "the organisation")
-    return row
+    return _insert(session, principal, "organisation", row, props.id, "the organisation")
 
 
 @use_case
@@ -263,12 +277,7 @@ def create_miner(*, session: Session, principal: Principal, props: MinerCreate) 
         district_code=props.district,
         status=props.status,
     )
-    if props.id is not None:
-        row.id = props.id
-    session.add(row)
-    _audit_create(session, principal, "miner", row)
-    _commit(session, "the miner")
-    return row
+    return _insert(session, principal, "miner", row, props.id, "the miner")
 
 
 @use_case
@@ -551,12 +560,7 @@ def create_site(
         geometry=to_db(as_multipolygon(geometry)),
         area_ha=geodesic_area_ha(geometry),
     )
-    if props.id is not None:
-        row.id = props.id
-    session.add(row)
-    _audit_create(session, principal, "site", row)
-    _commit(session, "the site")
-    return row
+    return _insert(session, principal, "site", row, props.id, "the site")
 
 
 @use_case
@@ -625,12 +629,7 @@ def create_visit(
         officer_id=principal.user_id,
         distance_to_site_m=_metres(measure.distance_m(geometry, site_shape)),
     )
-    if props.id is not None:
-        row.id = props.id
-    session.add(row)
-    _audit_create(session, principal, "site_visit", row)
-    _commit(session, "the site visit")
-    return row
+    return _insert(session, principal, "site_visit", row, props.id, "the site visit")
 
 
 @use_case

@@ -57,3 +57,9 @@ def test_problem_responses_match_the_problem_schema(api: Api, spec: dict[str, An
     Draft202012Validator(
         {"$ref": "#/components/schemas/Problem", "components": spec["components"]}
     ).validate(r.json())
+
+
+def test_health_response_matches_its_published_schema(api: Api, spec: dict[str, Any]) -> None:
+    with api.client() as c:
+        r = c.get("/healthz")
+    Draft202012Validator(_schema(spec, "/healthz", "get", 200)).validate(r.json())

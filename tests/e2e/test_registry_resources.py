@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -574,3 +575,19 @@ def test_no_registry_record_can_be_deleted(
         before = snapshot(admin, path)
         assert_problem(admin.delete(path), 405)
         assert snapshot(admin, path) == before
+
+
+def test_audit_entry_names_the_device_a_change_came_from(api: Api) -> None:
+    device = f"tablet-{uuid.uuid4().hex[:8]}"
+    with api.client("officer") as c:
+        r = c.post(
+            "/api/v1/miners",
+            json={"full_name": f"Device Test {device}", "district": "SL-E-KO"},
+            headers={"X-Device-Id": device},
+        )
+    assert r.status_code == 201, r.text
+    with api.client("auditor") as c:
+        entries = c.get("/api/v1/audit", params={"entity_id": r.json()["id"]}).json()["items"]
+    assert [(e["action"], e["device_id"], e["username"]) for e in entries] == [
+        ("create", device, api.users["officer"].username)
+    ]

@@ -32,8 +32,10 @@ def test_every_route_is_described_with_its_request_and_response_schemas(
         assert "content" in success, f"{e.method} {e.path} has no response schema"
 
 
-def test_every_route_documents_problem_responses(spec: dict[str, Any]) -> None:
-    for path, ops in spec["paths"].items():
+def test_every_api_route_documents_problem_responses(spec: dict[str, Any]) -> None:
+    api_paths = {p: ops for p, ops in spec["paths"].items() if p.startswith("/api/")}
+    assert len(api_paths) == len({e.path for e in endpoints()})
+    for path, ops in api_paths.items():
         for method, op in ops.items():
             problems = [r for s, r in op["responses"].items() if s.startswith(("4", "5"))]
             assert problems, f"{method} {path}"
@@ -45,6 +47,10 @@ def test_authenticated_routes_declare_bearer_security(spec: dict[str, Any]) -> N
     token_route = spec["paths"]["/api/v1/auth/token"]["post"]
     assert "security" not in token_route
     assert spec["paths"]["/api/v1/sites"]["post"]["security"] == [{"bearer": []}]
+
+
+def test_service_routes_are_described_too(spec: dict[str, Any]) -> None:
+    assert {"/healthz", "/openapi.json"} <= set(spec["paths"])
 
 
 def test_operation_ids_are_unique(spec: dict[str, Any]) -> None:
