@@ -2,15 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from offline_sync.server.sqltypes import as_utc, utcnow
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """Databases without time zones hand back naive UTC; make it aware again."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+__all__ = ["as_utc", "utcnow"]

@@ -13,6 +13,7 @@ import sqlmodel
 from alembic import op
 
 import backend.types
+import offline_sync.server.sqltypes
 
 ${imports if imports else ""}
 revision = ${repr(up_revision)}

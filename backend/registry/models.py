@@ -91,6 +91,8 @@ class Miner(Record, table=True):
     photo_ref: str | None = Field(default=None, max_length=64)
     district_code: str = Field(max_length=16, foreign_key="jurisdiction.code", index=True)
     status: str = Field(default=MinerStatus.active, max_length=16, index=True)
+    # A tombstone: set when a device deletes the record; rows are never removed.
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Licence(Record, table=True):
@@ -144,6 +146,8 @@ class Site(Record, table=True):
     )
     area_ha: Decimal = Field(sa_type=ExactDecimal(14, 4))
     notes: str | None = Field(default=None, max_length=2000)
+    # A tombstone: set when a device deletes the record; rows are never removed.
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SiteVisit(Record, table=True):
@@ -160,3 +164,5 @@ class SiteVisit(Record, table=True):
     notes: str | None = Field(default=None, max_length=4000)
     officer_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     distance_to_site_m: Decimal | None = Field(default=None, sa_type=ExactDecimal(12, 1))
+    # A tombstone: set when a device deletes the record; rows are never removed.
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,1 @@
+"""Offline sync: the protocol, the server-side engine, and a reference client."""
