@@ -9,6 +9,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,14 +23,16 @@ from backend.api.routing import Endpoint, starlette_route
 from backend.audit.routes import router as audit_router
 from backend.auth.routes import authenticate
 from backend.auth.routes import router as auth_router
+from backend.custody.routes import router as custody_router
 from backend.db import make_engine, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
 from backend.registry.routes import router as registry_router
 from backend.settings import Settings
+from backend.sync.routes import router as sync_router
 
 log = logging.getLogger("backend")
 VERSION = "0.1.0"
-ROUTERS = (auth_router, registry_router, audit_router)
+ROUTERS = (auth_router, registry_router, audit_router, sync_router, custody_router)
 
 
 def endpoints() -> list[Endpoint]:
@@ -101,6 +105,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        # Devices pay for every byte over the air: answers over 1 KiB leave gzip-compressed.
+        middleware=[Middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)],
     )
     app.state.settings = settings
     app.state.engine = engine

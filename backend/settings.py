@@ -30,6 +30,14 @@ class Settings:
     # Boundaries from public data sets are generalised; a site this close to a border is inside.
     boundary_tolerance_m: float = 250.0
     spatialite_library: str = "mod_spatialite"
+    # Offline sync: devices stay away for weeks, so their credentials outlive a user's token.
+    device_token_ttl_seconds: int = 180 * 24 * 3600
+    sync_pending_timeout_seconds: int = 72 * 3600
+    sync_clock_drift_seconds: int = 300
+    pull_page_default: int = 1000
+    pull_page_max: int = 5000
+    # A gzip body may expand to this much; more is refused (a zip bomb costs nothing to send).
+    max_inflated_bytes: int = 32 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

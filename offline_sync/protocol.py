@@ -68,7 +68,9 @@ class Op(Strict):
     def content_hash(self) -> str:
         """What makes two sends of one op id the same op: everything but the op id."""
         body = self.model_dump(mode="json", exclude={"op_id"})
-        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        return hashlib.sha256(
+            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
 
 
 class PushRequest(Strict):
@@ -88,7 +90,9 @@ class OpResult(BaseModel):
     status: OpStatus
     version: int | None = Field(default=None, description="the record's version after this op")
     conflict_id: uuid.UUID | None = None
-    code: str | None = Field(default=None, description="machine-readable reason (rejected, pending)")
+    code: str | None = Field(
+        default=None, description="machine-readable reason (rejected, pending)"
+    )
     detail: str | None = None
     errors: list[FieldProblem] = Field(default_factory=list)
     merged: bool = Field(default=False, description="applied on top of newer server changes")
@@ -171,7 +175,9 @@ class ConflictInfo(BaseModel):
 class ConflictResolution(Strict):
     """For each conflicting field: keep the server's value, take the device's, or give a value."""
 
-    take: dict[str, Annotated[str, Field(pattern="^(server|device)$")]] = Field(default_factory=dict)
+    take: dict[str, Annotated[str, Field(pattern="^(server|device)$")]] = Field(
+        default_factory=dict
+    )
     values: dict[str, Any] = Field(default_factory=dict)
     note: Annotated[str, Field(max_length=2000)] | None = None
 

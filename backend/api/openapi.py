@@ -150,6 +150,12 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
                 "description": "success",
                 "content": {media: {"schema": schema}},
             }
+        else:
+            binary = {"schema": {"type": "string", "format": "binary"}}
+            op["responses"][str(e.status)] = {
+                "description": "success",
+                "content": {e.media_type: binary},
+            }
         problem = {
             "content": {
                 "application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}

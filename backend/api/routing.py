@@ -9,6 +9,7 @@ on the event loop. The same declarations feed `/openapi.json`.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from backend.api.jsonio import parse_body, problem_response
 from backend.auth.principal import Principal
-from backend.errors import AppError, MalformedRequest, PayloadTooLarge
+from backend.errors import AppError, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from backend.settings import Settings
 
 log = logging.getLogger("backend.api")
@@ -82,6 +83,7 @@ class Endpoint:
     # the response is a Feature or FeatureCollection whose properties are `response`.
     geometry: tuple[str, ...] | None = None
     shape: str = "object"  # object | feature | collection
+    raw_body: bool = False  # the handler gets the body's bytes (attachments), not JSON
 
 
 class Router:
@@ -108,6 +110,18 @@ class Router:
             return handler
 
         return register
+
+
+def inflate(raw: bytes, limit: int) -> bytes:
+    """A gzip body, decompressed with a ceiling."""
+    out = zlib.decompressobj(wbits=31)
+    try:
+        data = out.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise MalformedRequest(f"Content-Encoding is gzip but the body is not: {exc}") from exc
+    if len(data) > limit or out.unconsumed_tail:
+        raise PayloadTooLarge(f"the body inflates beyond the limit of {limit} bytes")
+    return data
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -154,9 +168,19 @@ def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
         try:
             body = None
             if has_body:
-                raw = await read_body(request, request.app.state.settings.max_body_bytes)
+                settings = request.app.state.settings
+                raw = await read_body(request, settings.max_body_bytes)
+                encoding = request.headers.get("content-encoding", "identity").lower()
+                if encoding == "gzip":
+                    raw = inflate(raw, settings.max_inflated_bytes)
+                elif encoding != "identity":
+                    raise UnsupportedMediaType(
+                        f"Content-Encoding {encoding} is not supported (use gzip)"
+                    )
+                if endpoint.raw_body:
+                    body = raw
                 # An action that takes no input (revoke, for one) needs no body.
-                if endpoint.request is not None or raw.strip():
+                elif endpoint.request is not None or raw.strip():
                     body = parse_body(raw, request.headers.get("content-type"))
             return await run_in_threadpool(run, request, body)
         except AppError as error:

@@ -40,6 +40,15 @@ PERMISSIONS: dict[tuple[str, Action], frozenset[Role]] = {
     ("audit", Action.read): frozenset({R.admin, R.ministry, R.auditor}),
     ("user", Action.read): frozenset({R.admin}),
     ("user", Action.write): frozenset({R.admin}),
+    # Custody: which kinds each role may record is in custody/rules.py (KIND_ROLES); buyers and
+    # exporters are scoped to their organisation's lots and events in custody/queries.py.
+    ("lot", Action.read): ALL - {R.donor},
+    ("custody_event", Action.read): ALL - {R.donor},
+    ("custody_event", Action.write): ALL - {R.donor, R.auditor},
+    ("trace", Action.read): ALL - {R.donor, R.field_officer},
+    ("balance", Action.read): ALL - {R.donor, R.field_officer},
+    ("stock_take", Action.write): frozenset({R.admin, R.ministry, R.buyer, R.exporter}),
+    ("custody_chain", Action.read): ALL - {R.donor, R.field_officer},
 }
 
 

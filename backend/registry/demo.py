@@ -15,6 +15,7 @@ from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.audit.service import record as audit
 from backend.registry.models import (
@@ -32,6 +33,7 @@ from backend.registry.models import (
 )
 from backend.settings import Settings
 from backend.spatial import as_multipolygon, to_db
+from backend.sync.feed import publish
 from geodata.area import geodesic_area_ha
 from geodata.boundaries import demo_country
 
@@ -309,6 +311,11 @@ def seed_demo(*, session: Session, settings: Settings) -> dict[str, int] | None:
     counts["licences"] = licences
     counts["miners"] = miners
     counts["sites"] = sites
+    session.flush()
+    # Devices see the demo country too: every seeded record goes to the change feed.
+    for model in (Jurisdiction, Organisation, Miner, Licence, Site):
+        for row in session.scalars(select(model).order_by(col(model.id))):
+            publish(session, row)
     audit(
         session=session,
         principal=None,

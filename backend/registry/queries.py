@@ -100,7 +100,7 @@ def organisations(f: Filters) -> Select[Any]:
 
 
 def miners(principal: Principal, f: Filters) -> Select[Any]:
-    stmt = _common(select(Miner), Miner, f)
+    stmt = _common(select(Miner).where(col(Miner.deleted_at).is_(None)), Miner, f)
     if f.licence_number is not None:
         holders = select(col(Licence.holder_miner_id)).where(
             col(Licence.number) == f.licence_number
@@ -190,7 +190,7 @@ def active_mining_licences_near(
 
 
 def sites(principal: Principal, f: Filters) -> Select[Any]:
-    stmt = _common(select(Site), Site, f)
+    stmt = _common(select(Site).where(col(Site.deleted_at).is_(None)), Site, f)
     if f.bbox is not None:
         stmt = stmt.where(intersects_bbox(col(Site.geometry), f.bbox))
     if principal.is_district_scoped:
@@ -199,7 +199,7 @@ def sites(principal: Principal, f: Filters) -> Select[Any]:
 
 
 def visits(principal: Principal, f: Filters) -> Select[Any]:
-    stmt = _common(select(SiteVisit), SiteVisit, f)
+    stmt = _common(select(SiteVisit).where(col(SiteVisit.deleted_at).is_(None)), SiteVisit, f)
     if f.site_id is not None:
         stmt = stmt.where(col(SiteVisit.site_id) == f.site_id)
     if f.bbox is not None:

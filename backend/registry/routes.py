@@ -23,7 +23,7 @@ from backend.api.listing import (
 )
 from backend.api.routing import Context, QueryParam, Router
 from backend.auth.permissions import PURCHASE_MINER_VIEW, Action, require
-from backend.errors import NotFound
+from backend.errors import FieldError, NotFound, ValidationFailed
 from backend.registry import queries, service, views
 from backend.registry.models import (
     Jurisdiction,
@@ -64,6 +64,7 @@ from backend.registry.schemas import (
     SiteVisitCreate,
     SiteVisitProperties,
     SiteVisitUpdate,
+    Tombstone,
 )
 
 router = Router("registry")
@@ -739,3 +740,76 @@ def update_visit(ctx: Context) -> Response:
         props=props,
     )
     return GeoJSON(views.visit_feature(row, ctx.user))
+
+
+# --- tombstones ------------------------------------------------------------------------------
+
+Q_VERSION = QueryParam(
+    "version", "the version you read (required)", {"type": "integer", "minimum": 1}
+)
+
+
+def _version_param(ctx: Context) -> int:
+    raw = ctx.query.get("version")
+    try:
+        value = int(raw) if raw is not None else 0
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValidationFailed(
+            "a delete needs ?version= with the version you read",
+            errors=[FieldError("/query/version", "required: the version you read")],
+        )
+    return value
+
+
+def _tombstone(row: Any) -> Response:
+    return JSON(Tombstone(id=row.id, version=row.version, deleted_at=row.deleted_at).model_dump())
+
+
+@router.route(
+    "DELETE",
+    API + "/miners/{id}",
+    "Delete a miner (a tombstone: the row is kept)",
+    response=Tombstone,
+    query=(Q_VERSION,),
+    errors=(403, 404, 409, 422),
+)
+def delete_miner(ctx: Context) -> Response:
+    require(ctx.user, "miner", Action.write)
+    row = service.delete_miner(
+        session=ctx.session, principal=ctx.user, miner_id=_id(ctx), version=_version_param(ctx)
+    )
+    return _tombstone(row)
+
+
+@router.route(
+    "DELETE",
+    API + "/sites/{id}",
+    "Delete a site (a tombstone: the row is kept)",
+    response=Tombstone,
+    query=(Q_VERSION,),
+    errors=(403, 404, 409, 422),
+)
+def delete_site(ctx: Context) -> Response:
+    require(ctx.user, "site", Action.write)
+    row = service.delete_site(
+        session=ctx.session, principal=ctx.user, site_id=_id(ctx), version=_version_param(ctx)
+    )
+    return _tombstone(row)
+
+
+@router.route(
+    "DELETE",
+    API + "/site-visits/{id}",
+    "Delete a site visit (a tombstone: the row is kept)",
+    response=Tombstone,
+    query=(Q_VERSION,),
+    errors=(403, 404, 409, 422),
+)
+def delete_visit(ctx: Context) -> Response:
+    require(ctx.user, "site_visit", Action.write)
+    row = service.delete_visit(
+        session=ctx.session, principal=ctx.user, visit_id=_id(ctx), version=_version_param(ctx)
+    )
+    return _tombstone(row)

@@ -296,3 +296,11 @@ GEOMETRY_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 FeatureType = Literal["Feature"]
+
+
+class Tombstone(BaseModel):
+    """What a delete leaves: the record is kept, marked deleted, and leaves lists and devices."""
+
+    id: uuid.UUID
+    version: int
+    deleted_at: datetime

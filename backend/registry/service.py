@@ -57,6 +57,7 @@ from backend.registry.schemas import (
 )
 from backend.settings import Settings
 from backend.spatial import as_multipolygon, from_db, to_db
+from backend.sync import feed
 from backend.usecase import use_case
 from geodata import measure
 from geodata.area import geodesic_area_ha
@@ -102,13 +103,14 @@ def _audit_update(
     audit(
         session=session,
         principal=principal,
-        action="update",
+        action="delete" if getattr(row, "deleted_at", None) else "update",
         entity_type=entity,
         entity_id=row.id,
         before=before,
         after=snapshot(row),
         reason=reason,
     )
+    feed.publish(session, row)
 
 
 def _audit_create(
@@ -125,6 +127,7 @@ def _audit_create(
         after=snapshot(row),
         reason=reason,
     )
+    feed.publish(session, row)
 
 
 def _insert(
@@ -676,3 +679,51 @@ def _metres(value: float) -> Any:
 
 def today() -> date:
     return utcnow().date()
+
+
+# --- tombstones ----------------------------------------------------------------------------------
+
+
+def _tombstone(session: Session, principal: Principal, entity: str, row: Any, version: int) -> Any:
+    if row.deleted_at is not None:
+        raise NotFound(f"{entity} {row.id} was deleted at {row.deleted_at}")
+    before = snapshot(row)
+    _claim(session, row, version)
+    row.deleted_at = utcnow()
+    _audit_update(session, principal, entity, row, before)
+    _commit(session, f"the {entity}")
+    return row
+
+
+@use_case
+def delete_miner(
+    *, session: Session, principal: Principal, miner_id: uuid.UUID, version: int
+) -> Miner:
+    """A tombstone: the row stays (and in the audit trail); lists and devices drop it."""
+    require(principal, "miner", Action.write)
+    row = queries.one(session, queries.miners(principal, queries.Filters()), Miner, miner_id)
+    if row is None:
+        raise NotFound(f"no miner {miner_id} in your scope")
+    return _tombstone(session, principal, "miner", row, version)  # type: ignore[no-any-return]
+
+
+@use_case
+def delete_site(
+    *, session: Session, principal: Principal, site_id: uuid.UUID, version: int
+) -> Site:
+    require(principal, "site", Action.write)
+    row = queries.one(session, queries.sites(principal, queries.Filters()), Site, site_id)
+    if row is None:
+        raise NotFound(f"no site {site_id} in your scope")
+    return _tombstone(session, principal, "site", row, version)  # type: ignore[no-any-return]
+
+
+@use_case
+def delete_visit(
+    *, session: Session, principal: Principal, visit_id: uuid.UUID, version: int
+) -> SiteVisit:
+    require(principal, "site_visit", Action.write)
+    row = queries.one(session, queries.visits(principal, queries.Filters()), SiteVisit, visit_id)
+    if row is None:
+        raise NotFound(f"no site visit {visit_id} in your scope")
+    return _tombstone(session, principal, "site_visit", row, version)  # type: ignore[no-any-return]

@@ -72,7 +72,9 @@ class SyncChange(SQLModel, table=True):
         Index("ix_sync_change_scope_seq", "scope", "seq"),
     )
 
-    seq: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
     entity: str = Field(max_length=32)
     record_id: uuid.UUID
     scope: str = Field(max_length=64)

@@ -556,7 +556,7 @@ def test_site_visit_pages_walk_every_record_once(
 # --- no hard delete ---------------------------------------------------------------------------
 
 
-def test_no_registry_record_can_be_deleted(
+def test_no_registry_record_can_be_hard_deleted(
     api: Api, officer: httpx.Client, admin: httpx.Client
 ) -> None:
     lon, lat = free_spot(admin)
@@ -571,10 +571,39 @@ def test_no_registry_record_can_be_deleted(
         f"{API}/sites/{site['id']}",
         f"{API}/site-visits/{visit['id']}",
     ]
-    for path in paths:
+    undeletable = [
+        p for p in paths if "/miners/" not in p and "/sites/" not in p and "/site-visits/" not in p
+    ]
+    tombstoned = [p for p in paths if p not in undeletable]
+    for path in undeletable:  # no delete at all: licences change status, the rest stand
         before = snapshot(admin, path)
         assert_problem(admin.delete(path), 405)
         assert snapshot(admin, path) == before
+    for path in tombstoned:  # a delete needs the version read, and leaves a tombstone
+        before = snapshot(admin, path)
+        assert_problem(admin.delete(path), 422, "query.version")
+        assert snapshot(admin, path) == before
+
+
+def test_delete_leaves_a_tombstone_that_leaves_lists_and_keeps_its_audit_trail(
+    officer: httpx.Client, admin: httpx.Client
+) -> None:
+    lon, lat = free_spot(admin)
+    site = create_site(officer, lon, lat)
+    path = f"{API}/sites/{site['id']}"
+    stale = officer.delete(path, params={"version": 99})
+    assert stale.status_code == 409
+    gone = officer.delete(path, params={"version": site["properties"]["version"]})
+    assert gone.status_code == 200, gone.text
+    assert gone.json()["version"] == site["properties"]["version"] + 1
+    assert officer.get(path).status_code == 404
+    listed = officer.get(
+        f"{API}/sites", params={"bbox": f"{lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}"}
+    )
+    assert site["id"] not in {f["id"] for f in listed.json()["features"]}
+    trail = admin.get(f"{API}/audit", params={"entity_id": site["id"]}).json()["items"]
+    assert [e["action"] for e in trail] == ["create", "delete"]
+    assert trail[-1]["after"]["deleted_at"] is not None
 
 
 def test_audit_entry_names_the_device_a_change_came_from(api: Api) -> None:

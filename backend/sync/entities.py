@@ -1,0 +1,330 @@
+"""The application's syncable entities: each runs the registry's own use cases for a device's op.
+
+Making an entity syncable is a subclass with its model, its scope, and how its create and update
+payloads map onto the REST API's request models; see `MinerEntity` for the shortest one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from backend.api.inputs import parse_model
+from backend.audit.models import AuditEntry
+from backend.auth.permissions import PURCHASE_MINER_VIEW
+from backend.auth.principal import Principal
+from backend.errors import AppError, FieldError, StaleVersion, from_geo_error
+from backend.registry import service
+from backend.registry.models import Jurisdiction, Licence, Miner, Organisation, Site, SiteVisit
+from backend.registry.schemas import (
+    GEOMETRY_TYPES,
+    MinerCreate,
+    MinerUpdate,
+    SiteCreate,
+    SiteUpdate,
+    SiteVisitCreate,
+    SiteVisitUpdate,
+)
+from backend.settings import Settings
+from backend.sync import feed
+from backend.sync.scope import scopes_for
+from geodata.errors import GeoError
+from geodata.geojson import parse_geometry
+from offline_sync.server.entities import (
+    ApplyContext,
+    EntityHandler,
+    OpRejected,
+    Registry,
+    StaleBase,
+)
+
+# Column names in the audit trail that devices know under another name.
+FIELD_OF_COLUMN = {"district_code": "district", "location": "geometry"}
+NOT_FIELDS = frozenset(
+    {
+        "id",
+        "version",
+        "created_at",
+        "updated_at",
+        "officer_id",
+        "area_ha",
+        "distance_to_site_m",
+        "deleted_at",
+    }
+)
+
+
+def _op_pointer(pointer: str) -> str:
+    """A REST pointer (/properties/x, /geometry, /x) as a pointer into the op (/fields/x)."""
+    for prefix in ("/properties/", "/fields/"):
+        if pointer.startswith(prefix):
+            return "/fields/" + pointer.removeprefix(prefix)
+    return "/fields" + pointer if pointer else "/fields"
+
+
+def rejected(err: AppError) -> OpRejected:
+    errors = [FieldError(_op_pointer(e.pointer), e.detail).as_dict() for e in err.errors]
+    return OpRejected(err.code, err.detail, errors)
+
+
+class Entity:
+    """Shared behaviour: versions, audit-based change detection, scope from the feed hook."""
+
+    name: ClassVar[str]
+    model: ClassVar[Any]
+    writable: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def row(self, session: Session, record_id: uuid.UUID) -> Any:
+        return session.get(self.model, record_id)
+
+    def version_of(self, ctx: ApplyContext, record_id: uuid.UUID) -> int | None:
+        row = self.row(ctx.session, record_id)
+        return None if row is None else int(row.version)
+
+    def scope_of(self, ctx: ApplyContext, record_id: uuid.UUID) -> str:
+        return feed.record_data(ctx.session, self.row(ctx.session, record_id))[1]
+
+    def current(self, session: Session, record_id: uuid.UUID) -> dict[str, Any]:
+        return feed.record_data(session, self.row(session, record_id))[2]
+
+    def changed_since(
+        self, ctx: ApplyContext, record_id: uuid.UUID, base_version: int
+    ) -> dict[str, Any]:
+        """Fields the audit trail shows changed after `base_version`, with their values now."""
+        entries = ctx.session.scalars(
+            select(AuditEntry).where(
+                col(AuditEntry.entity_type) == self.name,
+                col(AuditEntry.entity_id) == str(record_id),
+            )
+        )
+        changed: set[str] = set()
+        for e in entries:
+            if (
+                e.before is None
+                or e.after is None
+                or int(e.after.get("version", 0)) <= base_version
+            ):
+                continue
+            for column, value in e.after.items():
+                if column not in NOT_FIELDS and e.before.get(column) != value:
+                    changed.add(FIELD_OF_COLUMN.get(column, column))
+        if not changed:
+            return {}
+        now = self.current(ctx.session, record_id)
+        return {f: now.get(f) for f in changed}
+
+    def present(self, data: dict[str, Any], actor: Any) -> dict[str, Any]:
+        return data
+
+    def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
+        raise OpRejected("pull-only", f"{self.name} records are read-only on devices")
+
+    def update(
+        self, ctx: ApplyContext, record_id: uuid.UUID, version: int, fields: dict[str, Any]
+    ) -> int:
+        raise OpRejected("pull-only", f"{self.name} records are read-only on devices")
+
+    def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
+        raise OpRejected("pull-only", f"{self.name} records are read-only on devices")
+
+    @staticmethod
+    def run(call: Callable[[], Any]) -> int:
+        """Run a registry use case; its refusals become the op's rejection, in the REST form."""
+        try:
+            return int(call().version)
+        except StaleVersion as err:
+            raise StaleBase(err.detail) from err
+        except AppError as err:
+            raise rejected(err) from err
+
+    def geometry(self, fields: dict[str, Any], *, required: bool) -> Any:
+        if "geometry" not in fields or fields["geometry"] is None:
+            if required:
+                raise OpRejected(
+                    "validation-failed",
+                    "geometry is required",
+                    [FieldError("/fields/geometry", "required").as_dict()],
+                )
+            fields.pop("geometry", None)
+            return None
+        try:
+            return parse_geometry(
+                fields.pop("geometry"),
+                allowed=GEOMETRY_TYPES[self.name],
+                max_vertices=self.settings.max_vertices,
+                pointer="/fields/geometry",
+            )
+        except GeoError as err:
+            raise rejected(from_geo_error(err)) from err
+
+    @staticmethod
+    def parse(model: Any, data: dict[str, Any]) -> Any:
+        try:
+            return parse_model(model, data, prefix="/fields")
+        except AppError as err:
+            raise rejected(err) from err
+
+
+class MinerEntity(Entity):
+    name, model, writable = "miner", Miner, True
+
+    def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
+        props = self.parse(MinerCreate, {**fields, "id": str(record_id)})
+        return self.run(
+            lambda: service.create_miner(session=ctx.session, principal=ctx.actor, props=props)
+        )
+
+    def update(
+        self, ctx: ApplyContext, record_id: uuid.UUID, version: int, fields: dict[str, Any]
+    ) -> int:
+        props = self.parse(MinerUpdate, {**fields, "version": version})
+        return self.run(
+            lambda: service.update_miner(
+                session=ctx.session, principal=ctx.actor, miner_id=record_id, props=props
+            )
+        )
+
+    def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
+        return self.run(
+            lambda: service.delete_miner(
+                session=ctx.session, principal=ctx.actor, miner_id=record_id, version=version
+            )
+        )
+
+    def present(self, data: dict[str, Any], actor: Any) -> dict[str, Any]:
+        if isinstance(actor, Principal) and actor.role in PURCHASE_MINER_VIEW:
+            return {k: data.get(k) for k in ("id", "full_name", "licence_numbers")}
+        return data
+
+
+class SiteEntity(Entity):
+    name, model, writable = "site", Site, True
+
+    def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
+        fields = dict(fields)
+        geometry = self.geometry(fields, required=True)
+        props = self.parse(SiteCreate, {**fields, "id": str(record_id)})
+        return self.run(
+            lambda: service.create_site(
+                session=ctx.session,
+                principal=ctx.actor,
+                settings=self.settings,
+                geometry=geometry,
+                props=props,
+            )
+        )
+
+    def update(
+        self, ctx: ApplyContext, record_id: uuid.UUID, version: int, fields: dict[str, Any]
+    ) -> int:
+        fields = dict(fields)
+        geometry = self.geometry(fields, required=False)
+        props = self.parse(SiteUpdate, {**fields, "version": version})
+        return self.run(
+            lambda: service.update_site(
+                session=ctx.session,
+                principal=ctx.actor,
+                settings=self.settings,
+                site_id=record_id,
+                geometry=geometry,
+                props=props,
+            )
+        )
+
+    def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
+        return self.run(
+            lambda: service.delete_site(
+                session=ctx.session, principal=ctx.actor, site_id=record_id, version=version
+            )
+        )
+
+
+class SiteVisitEntity(Entity):
+    name, model, writable = "site_visit", SiteVisit, True
+
+    def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
+        fields = dict(fields)
+        geometry = self.geometry(fields, required=True)
+        props = self.parse(SiteVisitCreate, {**fields, "id": str(record_id)})
+        return self.run(
+            lambda: service.create_visit(
+                session=ctx.session,
+                principal=ctx.actor,
+                settings=self.settings,
+                geometry=geometry,
+                props=props,
+            )
+        )
+
+    def update(
+        self, ctx: ApplyContext, record_id: uuid.UUID, version: int, fields: dict[str, Any]
+    ) -> int:
+        fields = dict(fields)
+        geometry = self.geometry(fields, required=False)
+        props = self.parse(SiteVisitUpdate, {**fields, "version": version})
+        return self.run(
+            lambda: service.update_visit(
+                session=ctx.session,
+                principal=ctx.actor,
+                settings=self.settings,
+                visit_id=record_id,
+                geometry=geometry,
+                props=props,
+            )
+        )
+
+    def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
+        return self.run(
+            lambda: service.delete_visit(
+                session=ctx.session, principal=ctx.actor, visit_id=record_id, version=version
+            )
+        )
+
+
+class LicenceEntity(Entity):
+    name, model = "licence", Licence
+
+
+class JurisdictionEntity(Entity):
+    name, model = "jurisdiction", Jurisdiction
+
+
+class OrganisationEntity(Entity):
+    name, model = "organisation", Organisation
+
+
+def missing_photos(session: Session) -> list[str]:
+    """Photo hashes miners' records name whose attachment has not arrived whole."""
+    from offline_sync.server.tables import SyncAttachment
+
+    done = select(col(SyncAttachment.sha256)).where(col(SyncAttachment.completed_at).isnot(None))
+    return list(
+        session.scalars(
+            select(col(Miner.photo_ref))
+            .where(col(Miner.photo_ref).isnot(None), col(Miner.photo_ref).not_in(done))
+            .distinct()
+            .order_by(col(Miner.photo_ref))
+        )
+    )
+
+
+def build_registry(settings: Settings) -> Registry:
+    registry = Registry(scopes_for=scopes_for, missing_attachments=[missing_photos])
+    for entity in (
+        MinerEntity,
+        SiteEntity,
+        SiteVisitEntity,
+        LicenceEntity,
+        JurisdictionEntity,
+        OrganisationEntity,
+    ):
+        registry.register(cast(EntityHandler, entity(settings)))
+    return registry

@@ -1,0 +1,92 @@
+"""The hook every registry write calls: publish the record's new state to the change feed.
+
+REST and sync writes both go through the registry's use cases, so both reach devices.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from backend.api.jsonio import jsonable
+from backend.auth.models import Role
+from backend.auth.principal import Principal
+from backend.clock import utcnow
+from backend.registry import queries
+from backend.registry.models import (
+    Jurisdiction,
+    Licence,
+    LicenceKind,
+    Miner,
+    Organisation,
+    Site,
+    SiteVisit,
+)
+from backend.registry.views import (
+    jurisdiction_feature,
+    licence_feature,
+    miner_public,
+    organisation_public,
+    site_feature,
+    visit_feature,
+)
+from backend.sync.scope import NATIONAL, district
+from offline_sync.protocol import ChangeKind
+from offline_sync.server import feed
+
+# The feed stores records whole, as an administrator sees them; `present` redacts on pull.
+FULL_VIEW = Principal(user_id=uuid.UUID(int=0), username="feed", role=Role.admin)
+
+
+def flat(feature: dict[str, Any]) -> dict[str, Any]:
+    """A Feature as one flat record: id, properties, geometry."""
+    return {"id": feature["id"], **feature["properties"], "geometry": feature["geometry"]}
+
+
+def record_data(session: Session, row: Any) -> tuple[str, str, dict[str, Any]]:
+    """(entity, scope, data) of a registry row as devices receive it."""
+    full = FULL_VIEW
+    if isinstance(row, Miner):
+        numbers = queries.licence_numbers_by_miner(session, [row.id])[row.id]
+        return "miner", district(row.district_code), miner_public(row, numbers, full)
+    if isinstance(row, Site):
+        return "site", district(row.district_code), flat(site_feature(row))
+    if isinstance(row, SiteVisit):
+        return "site_visit", district(row.district_code), flat(visit_feature(row, full))
+    if isinstance(row, Licence):
+        names = queries.holder_names(session, [row])
+        holder = row.holder_miner_id or row.holder_organisation_id
+        data = flat(
+            licence_feature(row, names.get(holder) if holder else None, full, utcnow().date())
+        )
+        scope = (
+            district(row.district_code)
+            if row.kind == LicenceKind.artisanal_mining and row.district_code
+            else NATIONAL
+        )
+        return "licence", scope, data
+    if isinstance(row, Jurisdiction):
+        return "jurisdiction", NATIONAL, flat(jurisdiction_feature(row))
+    if isinstance(row, Organisation):
+        return "organisation", NATIONAL, organisation_public(row)
+    raise TypeError(f"{type(row).__name__} is not syncable")
+
+
+def publish(session: Session, row: Any) -> None:
+    entity, scope, data = record_data(session, row)
+    deleted = getattr(row, "deleted_at", None) is not None
+    feed.publish(
+        session,
+        entity=entity,
+        record_id=row.id,
+        scope=scope,
+        kind=ChangeKind.delete if deleted else ChangeKind.upsert,
+        version=row.version,
+        data=None if deleted else jsonable(data),
+    )
+    if isinstance(row, Licence) and row.holder_miner_id is not None:
+        holder = session.get(Miner, row.holder_miner_id)
+        if holder is not None:
+            publish(session, holder)  # the miner's licence numbers changed

@@ -1,0 +1,306 @@
+"""Push: answer every op exactly once; apply in device order; merge, conflict, park or reject.
+
+A push is one database transaction; each op runs in a savepoint of it, so a refused op leaves
+nothing behind while the others in the batch stand. The ledger row of every op is written in
+the same transaction as its effect, which makes replays after a lost response harmless.
+
+The session handed to `push` must be joined to an outer transaction with
+`join_transaction_mode="create_savepoint"`: then `session.commit()` (which the application's
+use cases call) only releases a savepoint, and the caller commits the batch once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+
+from offline_sync.protocol import (
+    FieldProblem,
+    Op,
+    OpKind,
+    OpResult,
+    OpStatus,
+    PushRequest,
+    PushResponse,
+)
+from offline_sync.server.entities import ApplyContext, OpRejected, Registry, StaleBase
+from offline_sync.server.sqltypes import utcnow
+from offline_sync.server.tables import SyncConflict, SyncDevice, SyncOp
+
+DELETED = "_deleted"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    pending_timeout: timedelta = timedelta(hours=72)
+    clock_drift_threshold: timedelta = timedelta(minutes=5)
+
+
+def _rejected(
+    op: Op, code: str, detail: str, errors: list[dict[str, str]] | None = None
+) -> OpResult:
+    return OpResult(
+        op_id=op.op_id,
+        seq=op.seq,
+        status=OpStatus.rejected,
+        code=code,
+        detail=detail,
+        errors=[FieldProblem(**e) for e in errors or []],
+    )
+
+
+class Engine:
+    def __init__(self, registry: Registry, settings: EngineSettings | None = None) -> None:
+        self.registry = registry
+        self.settings = settings or EngineSettings()
+
+    # --- push --------------------------------------------------------------------------------
+
+    def push(
+        self, session: Session, *, device: SyncDevice, actor: Any, request: PushRequest
+    ) -> PushResponse:
+        now = utcnow()
+        offset_ms = int((now - request.sent_at).total_seconds() * 1000)
+        drift = abs(offset_ms) > self.settings.clock_drift_threshold.total_seconds() * 1000
+        ctx = ApplyContext(session=session, actor=actor, device_id=device.id)
+        results: dict[uuid.UUID, OpResult] = {}
+        for op in sorted(request.ops, key=lambda o: o.seq):
+            if op.op_id in results:
+                results[op.op_id] = self._duplicate_in_batch(op, results[op.op_id])
+                continue
+            results[op.op_id] = self._one(ctx, device, op, offset_ms, now)
+        device.last_seen_at = now
+        device.last_seq = max([device.last_seq, *(o.seq for o in request.ops)])
+        device.clock_offset_ms = offset_ms
+        device.clock_drift = drift
+        session.add(device)
+        self._escalate_overdue(session, now)
+        return PushResponse(
+            results=[results[o.op_id] for o in request.ops],
+            server_time=now,
+            clock_offset_ms=offset_ms,
+            clock_drift=drift,
+        )
+
+    def _duplicate_in_batch(self, op: Op, first: OpResult) -> OpResult:
+        return first.model_copy(update={"status": OpStatus.duplicate, "first_status": first.status})
+
+    def _one(
+        self, ctx: ApplyContext, device: SyncDevice, op: Op, offset_ms: int, now: datetime
+    ) -> OpResult:
+        session = ctx.session
+        content_hash = op.content_hash()
+        seen = session.get(SyncOp, op.op_id)
+        if seen is not None:
+            if seen.content_hash != content_hash:
+                return _rejected(
+                    op,
+                    "op-id-reused",
+                    f"op {op.op_id} was received before with different content; the first is kept. "
+                    "Send new content under a new op id.",
+                )
+            first = OpResult.model_validate(seen.result)
+            return first.model_copy(
+                update={"status": OpStatus.duplicate, "first_status": first.status}
+            )
+        result, depends_on = self._apply(ctx, op)
+        ledger = SyncOp(
+            op_id=op.op_id,
+            device_id=device.id,
+            user_id=device.user_id,
+            seq=op.seq,
+            entity=op.entity,
+            record_id=op.record_id,
+            kind=op.kind.value,
+            base_version=op.base_version,
+            fields=op.fields,
+            content_hash=content_hash,
+            device_time=op.device_time,
+            received_at=now,
+            clock_offset_ms=offset_ms,
+            status=result.status.value,
+            result=result.model_dump(mode="json"),
+            depends_on=depends_on,
+            settled_at=None if result.status is OpStatus.pending else now,
+        )
+        session.add(ledger)
+        session.flush()
+        if op.kind is OpKind.create and result.status is OpStatus.applied:
+            self._release_parked(ctx, op.entity, op.record_id, now)
+        session.commit()  # releases this op's savepoint: effect and ledger stand together
+        return result
+
+    def _apply(self, ctx: ApplyContext, op: Op) -> tuple[OpResult, str | None]:
+        handler = self.registry.handlers.get(op.entity)
+        if handler is None:
+            known = ", ".join(sorted(self.registry.handlers))
+            return _rejected(
+                op, "unknown-entity", f"{op.entity} is not syncable (known: {known})"
+            ), None
+        if not handler.writable:
+            return _rejected(op, "pull-only", f"{op.entity} records are read-only on devices"), None
+        if op.kind is not OpKind.create and op.base_version is None:
+            return _rejected(
+                op,
+                "base-version-required",
+                f"a {op.kind.value} needs base_version",
+                [{"field": "base_version", "pointer": "#/base_version", "detail": "required"}],
+            ), None
+        current = handler.version_of(ctx, op.record_id)
+        if op.kind is OpKind.create:
+            if current is not None:
+                return _rejected(
+                    op, "record-exists", f"{op.entity} {op.record_id} exists already"
+                ), None
+        elif current is None:
+            key = f"{op.entity}:{op.record_id}"
+            return OpResult(
+                op_id=op.op_id,
+                seq=op.seq,
+                status=OpStatus.pending,
+                code="waiting-for-create",
+                detail=f"{op.entity} {op.record_id} does not exist yet; the op waits for it",
+            ), key
+        savepoint = ctx.session.begin_nested()
+        try:
+            result = self._write(ctx, op, current)
+        except OpRejected as err:
+            if savepoint.is_active:
+                savepoint.rollback()
+            return _rejected(op, err.code, err.detail, err.errors), None
+        except StaleBase:
+            if savepoint.is_active:
+                savepoint.rollback()
+            return _rejected(
+                op, "raced", "the record changed while this op was applied; send it again"
+            ), None
+        if savepoint.is_active:
+            savepoint.commit()
+        return result, None
+
+    def _write(self, ctx: ApplyContext, op: Op, current: int | None) -> OpResult:
+        handler = self.registry.handlers[op.entity]
+        if op.kind is OpKind.create:
+            version = handler.create(ctx, op.record_id, dict(op.fields))
+            return OpResult(op_id=op.op_id, seq=op.seq, status=OpStatus.applied, version=version)
+        assert current is not None and op.base_version is not None
+        if op.base_version > current:
+            raise OpRejected(
+                "base-version-ahead",
+                f"base_version {op.base_version} is newer than the record's {current}",
+            )
+        changed = (
+            handler.changed_since(ctx, op.record_id, op.base_version)
+            if op.base_version < current
+            else {}
+        )
+        if op.kind is OpKind.delete:
+            if changed:
+                return self._conflict(
+                    ctx,
+                    op,
+                    current,
+                    {DELETED: {"server": False, "device": True}},
+                    current,
+                    merged=False,
+                )
+            version = handler.delete(ctx, op.record_id, current)
+            return OpResult(op_id=op.op_id, seq=op.seq, status=OpStatus.applied, version=version)
+        overlap = {f: v for f, v in op.fields.items() if f in changed and changed[f] != v}
+        clean = {f: v for f, v in op.fields.items() if f not in overlap}
+        version = current
+        if clean:
+            version = handler.update(ctx, op.record_id, current, clean)
+        merged = op.base_version < current
+        if overlap:
+            both = {f: {"server": changed[f], "device": v} for f, v in overlap.items()}
+            return self._conflict(ctx, op, current, both, version, merged=bool(clean))
+        return OpResult(
+            op_id=op.op_id, seq=op.seq, status=OpStatus.applied, version=version, merged=merged
+        )
+
+    def _conflict(
+        self,
+        ctx: ApplyContext,
+        op: Op,
+        server_version: int,
+        fields: dict[str, Any],
+        version: int,
+        *,
+        merged: bool,
+    ) -> OpResult:
+        handler = self.registry.handlers[op.entity]
+        conflict = SyncConflict(
+            id=uuid.uuid4(),
+            entity=op.entity,
+            record_id=op.record_id,
+            op_id=op.op_id,
+            device_id=ctx.device_id,
+            user_id=getattr(ctx.actor, "user_id", uuid.UUID(int=0)),
+            scope=handler.scope_of(ctx, op.record_id),
+            base_version=op.base_version or 0,
+            server_version=server_version,
+            fields=fields,
+        )
+        ctx.session.add(conflict)
+        ctx.session.flush()
+        return OpResult(
+            op_id=op.op_id,
+            seq=op.seq,
+            status=OpStatus.conflict,
+            version=version,
+            conflict_id=conflict.id,
+            merged=merged,
+            detail=f"the server changed {', '.join(sorted(fields))} since version "
+            f"{op.base_version}; it kept its value; a supervisor decides (conflict {conflict.id})",
+        )
+
+    # --- parked ops --------------------------------------------------------------------------
+
+    def _release_parked(
+        self, ctx: ApplyContext, entity: str, record_id: uuid.UUID, now: datetime
+    ) -> None:
+        """Apply, in device order, the ops that were waiting for this record's create."""
+        parked = ctx.session.scalars(
+            select(SyncOp)
+            .where(
+                col(SyncOp.status) == OpStatus.pending.value,
+                col(SyncOp.depends_on) == f"{entity}:{record_id}",
+            )
+            .order_by(col(SyncOp.received_at), col(SyncOp.seq))
+        ).all()
+        for row in parked:
+            op = Op(
+                op_id=row.op_id,
+                seq=row.seq,
+                entity=row.entity,
+                record_id=row.record_id,
+                kind=OpKind(row.kind),
+                base_version=row.base_version,
+                fields=row.fields,
+                device_time=row.device_time,
+            )
+            result, depends_on = self._apply(ctx, op)
+            row.status = result.status.value
+            row.result = result.model_dump(mode="json")
+            row.depends_on = depends_on
+            row.settled_at = None if result.status is OpStatus.pending else now
+            ctx.session.add(row)
+        ctx.session.flush()
+
+    def _escalate_overdue(self, session: Session, now: datetime) -> None:
+        session.execute(
+            update(SyncOp)
+            .where(
+                col(SyncOp.status) == OpStatus.pending.value,
+                col(SyncOp.escalated_at).is_(None),
+                col(SyncOp.received_at) < now - self.settings.pending_timeout,
+            )
+            .values(escalated_at=now)
+        )

@@ -1,0 +1,162 @@
+"""The change feed: publish a record's new state, read changes after a cursor.
+
+One row per (entity, record, scope). Publishing moves the row to the next `seq`; a record that
+leaves a scope leaves an `exit` row behind there. `seq` is taken under a transaction-scoped
+lock, so sequence order is commit order and a reader's cursor never skips a late commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from offline_sync.protocol import ChangeKind
+from offline_sync.server.sqltypes import utcnow
+from offline_sync.server.tables import SyncChange
+
+ALL = "*"
+_LOCK_KEY = 7_351_208_443  # any constant: the advisory lock that orders feed writers
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def _lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    # SQLite: every write transaction already holds the database's write lock (BEGIN IMMEDIATE).
+
+
+def publish(
+    session: Session,
+    *,
+    entity: str,
+    record_id: uuid.UUID,
+    scope: str,
+    kind: ChangeKind,
+    version: int,
+    data: dict[str, Any] | None,
+) -> None:
+    _lock(session)
+    next_seq = (
+        int(session.execute(select(func.coalesce(func.max(SyncChange.seq), 0))).scalar_one()) + 1
+    )
+    rows = session.execute(
+        select(col(SyncChange.scope), col(SyncChange.kind)).where(
+            col(SyncChange.entity) == entity, col(SyncChange.record_id) == record_id
+        )
+    ).all()
+    now = utcnow()
+    for old_scope, old_kind in rows:
+        if old_scope != scope and old_kind != ChangeKind.exit:
+            session.execute(
+                update(SyncChange)
+                .where(
+                    col(SyncChange.entity) == entity,
+                    col(SyncChange.record_id) == record_id,
+                    col(SyncChange.scope) == old_scope,
+                )
+                .values(
+                    seq=next_seq, kind=ChangeKind.exit, version=version, data=None, changed_at=now
+                )
+            )
+            next_seq += 1
+    if any(old_scope == scope for old_scope, _ in rows):
+        session.execute(
+            update(SyncChange)
+            .where(
+                col(SyncChange.entity) == entity,
+                col(SyncChange.record_id) == record_id,
+                col(SyncChange.scope) == scope,
+            )
+            .values(seq=next_seq, kind=kind.value, version=version, data=data, changed_at=now)
+        )
+    else:
+        session.add(
+            SyncChange(
+                seq=next_seq,
+                entity=entity,
+                record_id=record_id,
+                scope=scope,
+                kind=kind.value,
+                version=version,
+                data=data,
+                changed_at=now,
+            )
+        )
+        session.flush()
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def encode_cursor(positions: dict[str, int]) -> str:
+    raw = json.dumps(positions, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict[str, int]:
+    if not cursor:
+        return {}
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        positions = json.loads(raw)
+        if not isinstance(positions, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in positions.items()
+        ):
+            raise ValueError
+        return {str(k): int(v) for k, v in positions.items()}
+    except ValueError as exc:
+        raise BadCursor("the cursor is not one this server issued") from exc
+
+
+def read(
+    session: Session, *, scopes: list[str] | None, positions: dict[str, int], limit: int
+) -> tuple[Iterator[SyncChange], dict[str, int], list[str], bool]:
+    """Changes after the cursor in these scopes (None: every scope), oldest first.
+
+    Returns the rows (streamed), the next cursor positions, the scopes the cursor had that
+    the reader no longer has, and whether more rows wait.
+    """
+    keys = [ALL] if scopes is None else sorted(set(scopes))
+    dropped = sorted(k for k in positions if k not in keys)
+    if scopes is None:
+        where: Any = col(SyncChange.seq) > positions.get(ALL, 0)
+    else:
+        where = or_(
+            *[
+                and_(col(SyncChange.scope) == k, col(SyncChange.seq) > positions.get(k, 0))
+                for k in keys
+            ]
+        )
+    # The page's last seq first (cheap, index-only); then the rows are streamed.
+    seqs = (
+        session.execute(
+            select(col(SyncChange.seq)).where(where).order_by(col(SyncChange.seq)).limit(limit + 1)
+        )
+        .scalars()
+        .all()
+    )
+    has_more = len(seqs) > limit
+    seqs = seqs[:limit]
+    new_positions = {k: positions.get(k, 0) for k in keys}
+    if not seqs:
+        return iter(()), new_positions, dropped, False
+    last = seqs[-1]
+    for k in keys:
+        new_positions[k] = max(new_positions[k], last)
+    rows = session.execute(
+        select(SyncChange)
+        .where(where, col(SyncChange.seq) <= last)
+        .order_by(col(SyncChange.seq))
+        .execution_options(yield_per=500)
+    ).scalars()
+    return iter(rows), new_positions, dropped, has_more
