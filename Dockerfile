@@ -7,6 +7,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY backend ./backend
 COPY geodata ./geodata
+COPY offline_sync ./offline_sync
 RUN pip install --no-cache-dir .
 ENV SPATIALITE_LIBRARY_PATH=mod_spatialite
 # Without DATABASE_URL the image keeps its own SpatiaLite file in /data (mount a volume there).

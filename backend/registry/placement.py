@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 
+import shapely
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.errors import FieldError, OverlapRefused, field_error, from_geo_error
 from backend.registry import queries
@@ -27,10 +31,36 @@ def district_or_422(session: Session, code: str, pointer: str = DISTRICT_POINTER
     return district
 
 
+_PREPARED: OrderedDict[tuple[uuid.UUID, int], BaseGeometry | None] = OrderedDict()
+_PREPARED_MAX = 256
+
+
+def boundary_of(session: Session, j: Jurisdiction) -> BaseGeometry | None:
+    """A jurisdiction's boundary, parsed and prepared once per (id, version).
+
+    A changed boundary gets a new version, so every API process reloads it: the cache can
+    never disagree with the database. The boundary column is only read on a miss.
+    """
+    key = (j.id, j.version)
+    if key in _PREPARED:
+        _PREPARED.move_to_end(key)
+        return _PREPARED[key]
+    shape = from_db(
+        session.scalar(select(col(Jurisdiction.boundary)).where(col(Jurisdiction.id) == j.id))
+    )
+    if shape is not None:
+        shapely.prepare(shape)
+    _PREPARED[key] = shape
+    if len(_PREPARED) > _PREPARED_MAX:
+        _PREPARED.popitem(last=False)
+    return shape
+
+
 def country_boundary(session: Session, district: Jurisdiction) -> tuple[str, BaseGeometry | None]:
     country = queries.country_of(session, district)
-    if country is not None and country.boundary is not None:
-        return country.name, from_db(country.boundary)
+    shape = boundary_of(session, country) if country is not None else None
+    if country is not None and shape is not None:
+        return country.name, shape
     return district.country_code, boundaries.country_boundary(district.country_code)
 
 
@@ -45,10 +75,11 @@ def check_placement(
             checks.check_within(
                 geom, country, what=country_name, tolerance_m=settings.boundary_tolerance_m
             )
-        if district.boundary is not None:
+        district_shape = boundary_of(session, district)
+        if district_shape is not None:
             checks.check_within(
                 geom,
-                from_db(district.boundary),
+                district_shape,
                 what=f"district {district.name} ({district.code})",
                 tolerance_m=settings.boundary_tolerance_m,
             )

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, false, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from sqlmodel import col
 
 from backend.auth.principal import Principal
@@ -74,15 +74,22 @@ def jurisdictions(f: Filters) -> Select[Any]:
 
 
 def jurisdiction_by_code(session: Session, code: str) -> Jurisdiction | None:
-    return session.scalars(select(Jurisdiction).where(col(Jurisdiction.code) == code)).first()
+    """The row without its boundary (loaded on first use, or via placement.boundary_of)."""
+    return session.scalars(
+        select(Jurisdiction)
+        .where(col(Jurisdiction.code) == code)
+        .options(defer(Jurisdiction.boundary))
+    ).first()
 
 
 def country_of(session: Session, district: Jurisdiction) -> Jurisdiction | None:
     return session.scalars(
-        select(Jurisdiction).where(
+        select(Jurisdiction)
+        .where(
             col(Jurisdiction.code) == district.country_code,
             col(Jurisdiction.level) == JurisdictionLevel.country,
         )
+        .options(defer(Jurisdiction.boundary))
     ).first()
 
 

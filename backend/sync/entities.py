@@ -96,7 +96,11 @@ class Entity:
         return feed.record_data(session, self.row(session, record_id))[2]
 
     def changed_since(
-        self, ctx: ApplyContext, record_id: uuid.UUID, base_version: int
+        self,
+        ctx: ApplyContext,
+        record_id: uuid.UUID,
+        base_version: int,
+        ignore: frozenset[int] = frozenset(),
     ) -> dict[str, Any]:
         """Fields the audit trail shows changed after `base_version`, with their values now."""
         entries = ctx.session.scalars(
@@ -111,6 +115,7 @@ class Entity:
                 e.before is None
                 or e.after is None
                 or int(e.after.get("version", 0)) <= base_version
+                or int(e.after.get("version", 0)) in ignore
             ):
                 continue
             for column, value in e.after.items():

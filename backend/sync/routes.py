@@ -382,7 +382,7 @@ def resolve_conflict(ctx: Context) -> Response:
             outer.commit()
         except conflicts.ConflictClosed as err:
             outer.rollback()
-            raise AppError(str(err), code="conflict-closed") from err
+            raise ConflictClosedError(str(err)) from err
         except OpRejected as err:
             outer.rollback()
             raise ValidationFailed(
@@ -573,6 +573,10 @@ def upload_chunk(ctx: Context) -> Response:
         return problem_response(error, ctx.request.url.path)
     ctx.session.commit()
     return JSON(status.model_dump())
+
+
+class ConflictClosedError(AppError):
+    status, code, title = 409, "conflict-closed", "The conflict was resolved already"
 
 
 class _Conflict(AppError):

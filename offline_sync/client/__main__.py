@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, TextIO
 
+import httpx
+
 from offline_sync.client.client import DeviceClient, PushReport
 from offline_sync.client.errors import ClientError, ServerRefused
 from offline_sync.client.store import PROBLEM_OUTCOMES, OutboxEntry, outcome_of
@@ -102,7 +104,15 @@ def _object(text: str) -> dict[str, Any]:
     return value
 
 
-def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+def run(
+    argv: Sequence[str],
+    stdin: TextIO,
+    stdout: TextIO,
+    stderr: TextIO,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
+    """The command line as a function; `transport` is for tests (an httpx.MockTransport)."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -114,7 +124,10 @@ def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> i
 
     try:
         device = DeviceClient.open(
-            args.db, batch_size=args.batch, retry=RetryPolicy(attempts=args.attempts)
+            args.db,
+            batch_size=args.batch,
+            retry=RetryPolicy(attempts=args.attempts),
+            transport=transport,
         )
     except (OSError, ValueError) as err:
         stderr.write(f"error: {err}\n")

@@ -454,8 +454,8 @@ def _confirm(conn: sqlite3.Connection, op: Op, version: int) -> None:
         "SELECT version, base, base_deleted, scope FROM replica WHERE entity = ? AND record_id = ?",
         (op.entity, str(op.record_id)),
     ).fetchone()
-    if row is not None and row["version"] is not None and row["version"] > version:
-        return  # a pull already showed a later version, which includes this op
+    if row is not None and row["version"] is not None and row["version"] >= version:
+        return  # a pull already showed this version or a later one: the server's whole record
     base: dict[str, Any] = {} if row is None or row["base"] is None else json.loads(row["base"])
     deleted = False
     if op.kind is OpKind.create:
@@ -532,7 +532,7 @@ def _refresh(conn: sqlite3.Connection, entity: str, record_id: str) -> None:
     for op in ops:
         fields = json.loads(op["fields"])
         if op["kind"] == OpKind.create.value:
-            data, deleted = {**fields, "id": record_id}, False
+            data, deleted = {**data, **fields, "id": record_id}, False
         elif op["kind"] == OpKind.update.value:
             data.update(fields)
         else:

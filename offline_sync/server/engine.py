@@ -110,6 +110,8 @@ class Engine:
                 update={"status": OpStatus.duplicate, "first_status": first.status}
             )
         result, depends_on = self._apply(ctx, op)
+        if result.code == "raced":
+            return result  # not recorded: the same op id may simply be sent again
         ledger = SyncOp(
             op_id=op.op_id,
             device_id=device.id,
@@ -196,7 +198,9 @@ class Engine:
                 f"base_version {op.base_version} is newer than the record's {current}",
             )
         changed = (
-            handler.changed_since(ctx, op.record_id, op.base_version)
+            handler.changed_since(
+                ctx, op.record_id, op.base_version, ignore=self._own_versions(ctx, op)
+            )
             if op.base_version < current
             else {}
         )
@@ -260,6 +264,22 @@ class Engine:
             detail=f"the server changed {', '.join(sorted(fields))} since version "
             f"{op.base_version}; it kept its value; a supervisor decides (conflict {conflict.id})",
         )
+
+    def _own_versions(self, ctx: ApplyContext, op: Op) -> frozenset[int]:
+        """Versions this device's own earlier ops made: a device never conflicts with itself.
+
+        A device offline edits from the version it last saw, so its second edit of a field
+        carries the same base as its first; the first is no rival to the second.
+        """
+        rows = ctx.session.scalars(
+            select(SyncOp).where(
+                col(SyncOp.device_id) == ctx.device_id,
+                col(SyncOp.record_id) == op.record_id,
+                col(SyncOp.seq) < op.seq,
+                col(SyncOp.status) != OpStatus.rejected.value,
+            )
+        )
+        return frozenset(int(r.result["version"]) for r in rows if r.result.get("version"))
 
     # --- parked ops --------------------------------------------------------------------------
 

@@ -51,9 +51,14 @@ class EntityHandler(Protocol):
     def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int: ...
 
     def changed_since(
-        self, ctx: ApplyContext, record_id: uuid.UUID, base_version: int
+        self,
+        ctx: ApplyContext,
+        record_id: uuid.UUID,
+        base_version: int,
+        ignore: frozenset[int] = frozenset(),
     ) -> dict[str, Any]:
-        """Fields changed on the server after `base_version`, with their current values."""
+        """Fields changed on the server after `base_version`, with their current values,
+        leaving out the changes that made the versions in `ignore`."""
 
     def scope_of(self, ctx: ApplyContext, record_id: uuid.UUID) -> str: ...
 

@@ -326,21 +326,13 @@ def test_attachment_upload_follows_a_409_to_the_servers_offset(
     assert offsets == ["0", "4000", "8000"]
 
 
-def test_cli_create_push_exit_codes_and_status(
-    tmp_path: Path, fake: FakeServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_create_push_exit_codes_and_status(tmp_path: Path, fake: FakeServer) -> None:
     transport = httpx.MockTransport(fake.handler)
-    original = DeviceClient.open
-
-    def opened(path: str | Path, **options: object) -> DeviceClient:
-        return original(path, transport=transport, **options)
-
-    monkeypatch.setattr(DeviceClient, "open", opened)
     db = str(tmp_path / "cli.sqlite")
 
     def cli(*argv: str, stdin: str = "") -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
-        code = run(["--db", db, *argv], io.StringIO(stdin), out, err)
+        code = run(["--db", db, *argv], io.StringIO(stdin), out, err, transport=transport)
         return code, out.getvalue(), err.getvalue()
 
     assert cli("push")[0] == 2  # not enrolled yet
@@ -425,3 +417,19 @@ def test_pending_op_is_asked_again_until_it_has_a_final_answer(
     assert {e.state for e in device.results()} == {"settled"}
     record = device.get("miner", rid)
     assert record is not None and record.version == 2 and record.data["phone"] == "+7"
+
+
+def test_a_late_answer_does_not_replace_the_pulled_record(
+    open_device: Open, fake: FakeServer
+) -> None:
+    device = open_device()
+    rid = device.create("miner", miner())
+    fake.faults = ["crash"]  # applied on the server; the device dies before reading the answer
+    with pytest.raises(Crash):
+        device.push()
+    fake.records[("miner", rid)].data["licence_numbers"] = []  # a field only the server sets
+    device.pull()
+    device.push()  # answered duplicate, version 1: the replica already has it, whole
+    record = device.get("miner", rid)
+    assert record is not None and record.version == 1
+    assert record.data["licence_numbers"] == [] and not record.dirty
