@@ -63,3 +63,23 @@ def test_readme_api_tour_runs_word_for_word(fresh_server: tuple[str, dict[str, s
     assert '"code":"SL-E-KO"' in out
     assert '"entity_type":"site"' in out
     assert '"openapi":"3.1.0"' in out
+
+
+def test_readme_offline_sync_tour_runs_word_for_word(
+    fresh_server: tuple[str, dict[str, str]],
+) -> None:
+    base_url, env = fresh_server
+    tour = _block_after("## Offline sync").replace("http://127.0.0.1:8000", base_url)
+    tour = tour.replace(".venv/bin/python", sys.executable)
+    tablet = Path(env["DATABASE_URL"].removeprefix("sqlite:///")).parent / "tablet.sqlite"
+    tour = tour.replace("var/tablet.sqlite", str(tablet))
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", tour],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"status": "applied"' in result.stdout or '"applied"' in result.stdout, result.stdout
