@@ -320,3 +320,35 @@ def test_push_without_a_device_credential_is_refused(api: Api) -> None:
     with api.client("officer") as c:
         r = c.post("/sync/v1/push", json={"sent_at": datetime.now(UTC).isoformat(), "ops": []})
     assert r.status_code == 403
+
+
+def test_an_op_waiting_too_long_for_its_create_is_escalated_to_supervisors(
+    officer: Device, api: Api
+) -> None:
+    from sqlalchemy import update
+
+    from offline_sync.server.tables import SyncOp
+
+    waiting = officer.op(
+        "miner", "update", uuid.uuid4(), {"phone": "+232 76 999999"}, base_version=1
+    )
+    assert officer.results(waiting)[0]["status"] == "pending"
+    with api.client("ministry") as c:
+        listed = c.get("/sync/v1/pending").json()["items"]
+        assert waiting["op_id"] in {p["op_id"] for p in listed}
+        assert waiting["op_id"] not in {
+            p["op_id"]
+            for p in c.get("/sync/v1/pending", params={"escalated": "true"}).json()["items"]
+        }
+    with api.engine.begin() as conn:  # four days pass
+        conn.execute(
+            update(SyncOp)
+            .where(SyncOp.op_id == uuid.UUID(waiting["op_id"]))
+            .values(received_at=datetime.now(UTC) - timedelta(days=4))
+        )
+    officer.results(officer.op("miner", "create", uuid.uuid4(), miner_fields()))  # any later push
+    with api.client("ministry") as c:
+        overdue = c.get("/sync/v1/pending", params={"escalated": "true"}).json()["items"]
+    assert waiting["op_id"] in {p["op_id"] for p in overdue}
+    with api.client("officer") as c:
+        assert c.get("/sync/v1/pending").status_code == 403
