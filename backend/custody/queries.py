@@ -73,6 +73,10 @@ def _event_scope(principal: Principal) -> Any | None:
     return None
 
 
+def sees_all_lots(principal: Principal) -> bool:
+    return _event_scope(principal) is None
+
+
 def events(principal: Principal, f: Filters) -> Select[Any]:
     stmt = select(CustodyEvent)
     scope = _event_scope(principal)

@@ -16,7 +16,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, Uuid, and_, func, literal, or_, select
+from sqlalchemy import Select, Uuid, and_, func, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
@@ -242,7 +242,13 @@ def forward(
         if session.get(Miner, origin_id) is None:
             raise NotFound(f"no miner {origin_id}")
         where = col(LotOrigin.miner_id) == origin_id
-    visible = queries.lots(principal, queries.Filters()).with_only_columns(col(Lot.id))
+    if queries.sees_all_lots(principal):
+        visible: Any = true()
+        in_scope = where
+    else:
+        scoped = queries.lots(principal, queries.Filters()).with_only_columns(col(Lot.id))
+        visible = col(Lot.id).in_(scoped)
+        in_scope = and_(where, col(LotOrigin.lot_id).in_(scoped))
     share = func.sum(LotOrigin.carats_share)
     reached = session.execute(
         select(
@@ -254,7 +260,7 @@ def forward(
             share,
         )
         .join(LotOrigin, col(LotOrigin.lot_id) == col(Lot.id))
-        .where(where, col(Lot.id).in_(visible))
+        .where(where, visible)
         .group_by(
             col(Lot.id),
             col(Lot.tag),
@@ -280,11 +286,7 @@ def forward(
             ),
         )
         .join(Lot, col(Lot.id) == col(EventInput.lot_id))
-        .where(
-            col(EventInput.lot_id).in_(
-                select(col(LotOrigin.lot_id)).where(where, col(LotOrigin.lot_id).in_(visible))
-            )
-        )
+        .where(col(EventInput.lot_id).in_(select(col(LotOrigin.lot_id)).where(in_scope)))
         .order_by(col(CustodyEvent.occurred_at))
     ).all()
     by_lot = {r[0]: Decimal(r[5]) for r in reached}

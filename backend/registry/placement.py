@@ -24,8 +24,19 @@ from geodata.errors import GeoError
 DISTRICT_POINTER = "/properties/district"
 
 
+JURISDICTIONS = "registry.jurisdictions"
+
+
+def jurisdiction(session: Session, code: str) -> Jurisdiction | None:
+    """A jurisdiction by code, looked up once per session (a request, or a sync batch)."""
+    known: dict[str, Jurisdiction | None] = session.info.setdefault(JURISDICTIONS, {})
+    if code not in known:
+        known[code] = queries.jurisdiction_by_code(session, code)
+    return known[code]
+
+
 def district_or_422(session: Session, code: str, pointer: str = DISTRICT_POINTER) -> Jurisdiction:
-    district = queries.jurisdiction_by_code(session, code)
+    district = jurisdiction(session, code)
     if district is None or district.level != JurisdictionLevel.district:
         raise field_error(pointer, f"{code} is not a known district code")
     return district
@@ -57,7 +68,9 @@ def boundary_of(session: Session, j: Jurisdiction) -> BaseGeometry | None:
 
 
 def country_boundary(session: Session, district: Jurisdiction) -> tuple[str, BaseGeometry | None]:
-    country = queries.country_of(session, district)
+    country = jurisdiction(session, district.country_code)
+    if country is not None and country.level != JurisdictionLevel.country:
+        country = None
     shape = boundary_of(session, country) if country is not None else None
     if country is not None and shape is not None:
         return country.name, shape

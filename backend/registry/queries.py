@@ -16,7 +16,6 @@ from backend.auth.principal import Principal
 from backend.models_base import Record
 from backend.registry.models import (
     Jurisdiction,
-    JurisdictionLevel,
     Licence,
     LicenceKind,
     LicenceStatus,
@@ -78,17 +77,6 @@ def jurisdiction_by_code(session: Session, code: str) -> Jurisdiction | None:
     return session.scalars(
         select(Jurisdiction)
         .where(col(Jurisdiction.code) == code)
-        .options(defer(Jurisdiction.boundary))
-    ).first()
-
-
-def country_of(session: Session, district: Jurisdiction) -> Jurisdiction | None:
-    return session.scalars(
-        select(Jurisdiction)
-        .where(
-            col(Jurisdiction.code) == district.country_code,
-            col(Jurisdiction.level) == JurisdictionLevel.country,
-        )
         .options(defer(Jurisdiction.boundary))
     ).first()
 

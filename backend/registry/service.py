@@ -74,8 +74,13 @@ def _commit(session: Session, what: str) -> None:
         raise Duplicate(f"{what} conflicts with an existing record: {err.orig}") from err
 
 
+NEW_IDS = "registry.new_ids"
+
+
 def _ensure_new_id(session: Session, model: Any, record_id: uuid.UUID | None, pointer: str) -> None:
-    if record_id is not None and session.get(model, record_id) is not None:
+    if record_id is None or record_id in session.info.get(NEW_IDS, ()):
+        return  # a batch checked these ids in one query
+    if session.get(model, record_id) is not None:
         raise Duplicate(
             f"a {model.__tablename__} with id {record_id} exists",
             errors=[FieldError(pointer, "this id is taken")],
@@ -268,6 +273,12 @@ def update_organisation(
 
 @use_case
 def create_miner(*, session: Session, principal: Principal, props: MinerCreate) -> Miner:
+    row = prepare_miner(session=session, principal=principal, props=props)
+    return _insert(session, principal, "miner", row, props.id, "the miner")
+
+
+def prepare_miner(*, session: Session, principal: Principal, props: MinerCreate) -> Miner:
+    """Every check of a new miner, and the row it would be (not yet added to the session)."""
     require(principal, "miner", Action.write)
     placement.district_or_422(session, props.district, "/district")
     _in_scope_district(principal, props.district, "/district")
@@ -280,7 +291,9 @@ def create_miner(*, session: Session, principal: Principal, props: MinerCreate) 
         district_code=props.district,
         status=props.status,
     )
-    return _insert(session, principal, "miner", row, props.id, "the miner")
+    if props.id is not None:
+        row.id = props.id
+    return row
 
 
 @use_case
@@ -611,8 +624,23 @@ def create_visit(
     geometry: BaseGeometry,
     props: SiteVisitCreate,
 ) -> SiteVisit:
+    row = prepare_visit(
+        session=session, principal=principal, settings=settings, geometry=geometry, props=props
+    )
+    return _insert(session, principal, "site_visit", row, props.id, "the site visit")
+
+
+def prepare_visit(
+    *,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    geometry: BaseGeometry,
+    props: SiteVisitCreate,
+) -> SiteVisit:
+    """Every check of a new site visit, and the row it would be (not yet in the session)."""
     require(principal, "site_visit", Action.write)
-    site = queries.one(session, queries.sites(principal, queries.Filters()), Site, props.site_id)
+    site = _site_in_scope(session, principal, props.site_id)
     if site is None:
         raise field_error(P + "site_id", f"no site {props.site_id} in your scope")
     _ensure_new_id(session, SiteVisit, props.id, P + "id")
@@ -632,7 +660,54 @@ def create_visit(
         officer_id=principal.user_id,
         distance_to_site_m=_metres(measure.distance_m(geometry, site_shape)),
     )
-    return _insert(session, principal, "site_visit", row, props.id, "the site visit")
+    if props.id is not None:
+        row.id = props.id
+    return row
+
+
+def _site_in_scope(session: Session, principal: Principal, site_id: uuid.UUID) -> Site | None:
+    """A site the principal may see; a batch may have looked its sites up in one query."""
+    known: dict[uuid.UUID, Site] = session.info.get(SITES_IN_SCOPE, {})
+    if site_id in known:
+        return known[site_id]
+    return queries.one(session, queries.sites(principal, queries.Filters()), Site, site_id)
+
+
+SITES_IN_SCOPE = "registry.sites_in_scope"
+
+
+def preload_sites(session: Session, principal: Principal, site_ids: set[uuid.UUID]) -> None:
+    """Look up, in one query, the sites a batch of new visits names (kept for this session)."""
+    if not site_ids:
+        return
+    found = session.scalars(
+        queries.sites(principal, queries.Filters()).where(col(Site.id).in_(site_ids))
+    )
+    session.info.setdefault(SITES_IN_SCOPE, {}).update({s.id: s for s in found})
+
+
+@use_case
+def insert_many(*, session: Session, principal: Principal, entity: str, rows: list[Any]) -> None:
+    """New rows that passed their `prepare_*` checks: insert, audit and publish them together.
+
+    The same checks as one-by-one creates, with one round trip per table instead of per row.
+    """
+    if not rows:
+        return
+    session.add_all(rows)
+    session.flush()
+    for row in rows:
+        audit(
+            session=session,
+            principal=principal,
+            action="create",
+            entity_type=entity,
+            entity_id=row.id,
+            before=None,
+            after=snapshot(row),
+        )
+    feed.publish_new(session, rows)
+    _commit(session, f"the new {entity} records")
 
 
 @use_case

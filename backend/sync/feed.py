@@ -74,6 +74,24 @@ def record_data(session: Session, row: Any) -> tuple[str, str, dict[str, Any]]:
     raise TypeError(f"{type(row).__name__} is not syncable")
 
 
+def publish_new(session: Session, rows: list[Any]) -> None:
+    """Publish records just created, together (miners' licence numbers in one query)."""
+    miner_ids = [r.id for r in rows if isinstance(r, Miner)]
+    numbers = queries.licence_numbers_by_miner(session, miner_ids) if miner_ids else {}
+    records = []
+    for row in rows:
+        if isinstance(row, Miner):
+            entity, scope, data = (
+                "miner",
+                district(row.district_code),
+                miner_public(row, numbers[row.id], FULL_VIEW),
+            )
+        else:
+            entity, scope, data = record_data(session, row)
+        records.append((entity, row.id, scope, row.version, jsonable(data)))
+    feed.publish_new(session, records)
+
+
 def publish(session: Session, row: Any) -> None:
     entity, scope, data = record_data(session, row)
     deleted = getattr(row, "deleted_at", None) is not None
