@@ -42,6 +42,35 @@ class EngineSettings:
     clock_drift_threshold: timedelta = timedelta(minutes=5)
 
 
+def _ledger(
+    device: SyncDevice,
+    op: Op,
+    result: OpResult,
+    depends_on: str | None,
+    offset_ms: int,
+    now: datetime,
+) -> SyncOp:
+    return SyncOp(
+        op_id=op.op_id,
+        device_id=device.id,
+        user_id=device.user_id,
+        seq=op.seq,
+        entity=op.entity,
+        record_id=op.record_id,
+        kind=op.kind.value,
+        base_version=op.base_version,
+        fields=op.fields,
+        content_hash=op.content_hash(),
+        device_time=op.device_time,
+        received_at=now,
+        clock_offset_ms=offset_ms,
+        status=result.status.value,
+        result=result.model_dump(mode="json"),
+        depends_on=depends_on,
+        settled_at=None if result.status is OpStatus.pending else now,
+    )
+
+
 def _rejected(
     op: Op, code: str, detail: str, errors: list[dict[str, str]] | None = None
 ) -> OpResult:
@@ -70,11 +99,28 @@ class Engine:
         drift = abs(offset_ms) > self.settings.clock_drift_threshold.total_seconds() * 1000
         ctx = ApplyContext(session=session, actor=actor, device_id=device.id)
         results: dict[uuid.UUID, OpResult] = {}
-        for op in sorted(request.ops, key=lambda o: o.seq):
+        ops = sorted(request.ops, key=lambda o: o.seq)
+        # One query for the ledger rows of the whole batch: replays are then answered from memory.
+        seen = {
+            row.op_id: row
+            for row in session.scalars(
+                select(SyncOp).where(col(SyncOp.op_id).in_({o.op_id for o in ops}))
+            )
+        }
+        i = 0
+        while i < len(ops):
+            op = ops[i]
             if op.op_id in results:
                 results[op.op_id] = self._duplicate_in_batch(op, results[op.op_id])
+                i += 1
+                continue
+            run = self._bulk_run(ops, i, seen, results)
+            if len(run) > 1:
+                results.update(self._bulk_create(ctx, device, run, offset_ms, now))
+                i += len(run)
                 continue
             results[op.op_id] = self._one(ctx, device, op, offset_ms, now)
+            i += 1
         device.last_seen_at = now
         device.last_seq = max([device.last_seq, *(o.seq for o in request.ops)])
         device.clock_offset_ms = offset_ms
@@ -87,6 +133,82 @@ class Engine:
             clock_offset_ms=offset_ms,
             clock_drift=drift,
         )
+
+    def _bulk_run(
+        self,
+        ops: list[Op],
+        start: int,
+        seen: dict[uuid.UUID, SyncOp],
+        results: dict[uuid.UUID, OpResult],
+    ) -> list[Op]:
+        """The creates of one entity that follow each other from `start`, never seen before:
+        they can be checked one by one and written together, in the same order."""
+        first = ops[start]
+        handler = self.registry.handlers.get(first.entity)
+        if first.kind is not OpKind.create or not getattr(handler, "create_many", None):
+            return [first]
+        if handler is None or not handler.writable:
+            return [first]
+        run: list[Op] = []
+        ids: set[uuid.UUID] = set()
+        for op in ops[start:]:
+            if (
+                op.kind is not OpKind.create
+                or op.entity != first.entity
+                or op.op_id in seen
+                or op.op_id in results
+                or op.record_id in ids
+                or any(o.op_id == op.op_id for o in run)
+            ):
+                break
+            run.append(op)
+            ids.add(op.record_id)
+        return run or [first]
+
+    def _bulk_create(
+        self, ctx: ApplyContext, device: SyncDevice, run: list[Op], offset_ms: int, now: datetime
+    ) -> dict[uuid.UUID, OpResult]:
+        handler: Any = self.registry.handlers[run[0].entity]
+        savepoint = ctx.session.begin_nested()
+        try:
+            outcomes = handler.create_many(ctx, [(op.record_id, dict(op.fields)) for op in run])
+        except Exception:
+            # Something only the database could see (a race on an id): take them one by one.
+            if savepoint.is_active:
+                savepoint.rollback()
+            ctx.session.rollback()
+            return {op.op_id: self._one(ctx, device, op, offset_ms, now) for op in run}
+        results: dict[uuid.UUID, OpResult] = {}
+        ledger = []
+        for op, outcome in zip(run, outcomes, strict=True):
+            if isinstance(outcome, OpRejected):
+                result = _rejected(op, outcome.code, outcome.detail, outcome.errors)
+            else:
+                result = OpResult(
+                    op_id=op.op_id, seq=op.seq, status=OpStatus.applied, version=outcome
+                )
+            results[op.op_id] = result
+            ledger.append(_ledger(device, op, result, None, offset_ms, now))
+        ctx.session.add_all(ledger)
+        ctx.session.flush()
+        created = [
+            f"{op.entity}:{op.record_id}"
+            for op in run
+            if results[op.op_id].status is OpStatus.applied
+        ]
+        waiting = ctx.session.scalars(
+            select(col(SyncOp.depends_on))
+            .where(
+                col(SyncOp.status) == OpStatus.pending.value, col(SyncOp.depends_on).in_(created)
+            )
+            .distinct()
+        ).all()
+        for key in waiting:
+            if key is not None:
+                entity, record_id = key.split(":", 1)
+                self._release_parked(ctx, entity, uuid.UUID(record_id), now)
+        ctx.session.commit()
+        return results
 
     def _duplicate_in_batch(self, op: Op, first: OpResult) -> OpResult:
         return first.model_copy(update={"status": OpStatus.duplicate, "first_status": first.status})
@@ -112,26 +234,7 @@ class Engine:
         result, depends_on = self._apply(ctx, op)
         if result.code == "raced":
             return result  # not recorded: the same op id may simply be sent again
-        ledger = SyncOp(
-            op_id=op.op_id,
-            device_id=device.id,
-            user_id=device.user_id,
-            seq=op.seq,
-            entity=op.entity,
-            record_id=op.record_id,
-            kind=op.kind.value,
-            base_version=op.base_version,
-            fields=op.fields,
-            content_hash=content_hash,
-            device_time=op.device_time,
-            received_at=now,
-            clock_offset_ms=offset_ms,
-            status=result.status.value,
-            result=result.model_dump(mode="json"),
-            depends_on=depends_on,
-            settled_at=None if result.status is OpStatus.pending else now,
-        )
-        session.add(ledger)
+        session.add(_ledger(device, op, result, depends_on, offset_ms, now))
         session.flush()
         if op.kind is OpKind.create and result.status is OpStatus.applied:
             self._release_parked(ctx, op.entity, op.record_id, now)

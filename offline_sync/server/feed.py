@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -93,6 +93,38 @@ def publish(
             )
         )
         session.flush()
+
+
+def publish_new(
+    session: Session, records: list[tuple[str, uuid.UUID, str, int, dict[str, Any] | None]]
+) -> None:
+    """First publication of records just created, in one multi-row insert.
+
+    (entity, record id, scope, version, data) each; a new record has no feed row to move.
+    """
+    if not records:
+        return
+    _lock(session)
+    next_seq = (
+        int(session.execute(select(func.coalesce(func.max(SyncChange.seq), 0))).scalar_one()) + 1
+    )
+    now = utcnow()
+    session.execute(
+        insert(SyncChange),
+        [
+            {
+                "seq": next_seq + i,
+                "entity": entity,
+                "record_id": record_id,
+                "scope": scope,
+                "kind": ChangeKind.upsert.value,
+                "version": version,
+                "data": data,
+                "changed_at": now,
+            }
+            for i, (entity, record_id, scope, version, data) in enumerate(records)
+        ],
+    )
 
 
 # --- reading -----------------------------------------------------------------------------------
