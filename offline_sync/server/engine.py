@@ -12,6 +12,7 @@ use cases call) only releases a savepoint, and the caller commits the batch once
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,20 +108,20 @@ class Engine:
                 select(SyncOp).where(col(SyncOp.op_id).in_({o.op_id for o in ops}))
             )
         }
-        i = 0
-        while i < len(ops):
-            op = ops[i]
-            if op.op_id in results:
-                results[op.op_id] = self._duplicate_in_batch(op, results[op.op_id])
-                i += 1
-                continue
-            run = self._bulk_run(ops, i, seen, results)
+        # Creates that depend on nothing else in the batch are checked one by one and written
+        # together, per entity; every other op then runs alone, in sequence order.
+        done: set[int] = set()
+        for run in self._independent_creates(ops, seen).values():
             if len(run) > 1:
                 results.update(self._bulk_create(ctx, device, run, offset_ms, now))
-                i += len(run)
+                done.update(id(op) for op in run)
+        for op in ops:
+            if id(op) in done:
+                continue
+            if op.op_id in results:
+                results[op.op_id] = self._duplicate_in_batch(op, results[op.op_id])
                 continue
             results[op.op_id] = self._one(ctx, device, op, offset_ms, now)
-            i += 1
         device.last_seen_at = now
         device.last_seq = max([device.last_seq, *(o.seq for o in request.ops)])
         device.clock_offset_ms = offset_ms
@@ -134,36 +135,30 @@ class Engine:
             clock_drift=drift,
         )
 
-    def _bulk_run(
-        self,
-        ops: list[Op],
-        start: int,
-        seen: dict[uuid.UUID, SyncOp],
-        results: dict[uuid.UUID, OpResult],
-    ) -> list[Op]:
-        """The creates of one entity that follow each other from `start`, never seen before:
-        they can be checked one by one and written together, in the same order."""
-        first = ops[start]
-        handler = self.registry.handlers.get(first.entity)
-        if first.kind is not OpKind.create or not getattr(handler, "create_many", None):
-            return [first]
-        if handler is None or not handler.writable:
-            return [first]
-        run: list[Op] = []
-        ids: set[uuid.UUID] = set()
-        for op in ops[start:]:
+    def _independent_creates(
+        self, ops: list[Op], seen: dict[uuid.UUID, SyncOp]
+    ) -> dict[str, list[Op]]:
+        """Per entity, the creates no earlier op of the batch touches and that name no record
+        the batch itself creates: their order against the rest cannot change any outcome."""
+        op_ids = Counter(op.op_id for op in ops)
+        batch_records = {str(op.record_id) for op in ops}
+        touched: set[uuid.UUID] = set()
+        runs: dict[str, list[Op]] = {}
+        for op in ops:
+            handler = self.registry.handlers.get(op.entity)
             if (
-                op.kind is not OpKind.create
-                or op.entity != first.entity
-                or op.op_id in seen
-                or op.op_id in results
-                or op.record_id in ids
-                or any(o.op_id == op.op_id for o in run)
+                op.kind is OpKind.create
+                and handler is not None
+                and handler.writable
+                and getattr(handler, "create_many", None) is not None
+                and op.op_id not in seen
+                and op_ids[op.op_id] == 1
+                and op.record_id not in touched
+                and not any(isinstance(v, str) and v in batch_records for v in op.fields.values())
             ):
-                break
-            run.append(op)
-            ids.add(op.record_id)
-        return run or [first]
+                runs.setdefault(op.entity, []).append(op)
+            touched.add(op.record_id)
+        return runs
 
     def _bulk_create(
         self, ctx: ApplyContext, device: SyncDevice, run: list[Op], offset_ms: int, now: datetime
