@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from geoalchemy2.elements import WKBElement
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from backend.api.jsonio import jsonable
 from backend.audit.models import AuditEntry
 from backend.auth.principal import Principal
+from backend.clock import utcnow
+from backend.ids import uuid7
 from backend.spatial import from_db
 from geodata.geojson import to_geojson
 
@@ -38,6 +41,39 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_many(
+    *,
+    session: Session,
+    principal: Principal | None,
+    action: str,
+    entity_type: str,
+    entries: list[tuple[object, dict[str, Any] | None, dict[str, Any] | None]],
+) -> None:
+    """Audit entries for a batch, as one multi-row insert: (entity id, before, after) each."""
+    if not entries:
+        return
+    now = utcnow()
+    session.execute(
+        insert(AuditEntry),
+        [
+            {
+                "id": uuid7(),
+                "at": now,
+                "user_id": principal.user_id if principal else None,
+                "username": principal.username if principal else None,
+                "device_id": principal.device_id if principal else None,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": str(entity_id),
+                "before": None if before is None else jsonable(before),
+                "after": None if after is None else jsonable(after),
+                "reason": None,
+            }
+            for entity_id, before, after in entries
+        ],
+    )
 
 
 def snapshot(row: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from backend.audit.service import record as audit
-from backend.audit.service import snapshot
+from backend.audit.service import record_many, snapshot
 from backend.auth.permissions import Action, require
 from backend.auth.principal import Principal
 from backend.clock import utcnow
@@ -696,16 +696,13 @@ def insert_many(*, session: Session, principal: Principal, entity: str, rows: li
         return
     session.add_all(rows)
     session.flush()
-    for row in rows:
-        audit(
-            session=session,
-            principal=principal,
-            action="create",
-            entity_type=entity,
-            entity_id=row.id,
-            before=None,
-            after=snapshot(row),
-        )
+    record_many(
+        session=session,
+        principal=principal,
+        action="create",
+        entity_type=entity,
+        entries=[(row.id, None, snapshot(row)) for row in rows],
+    )
     feed.publish_new(session, rows)
     _commit(session, f"the new {entity} records")
 
