@@ -91,6 +91,7 @@ from backend.registry.models import (
     SiteStatus,
 )
 from backend.spatial import from_db, to_db
+from backend.sync import feed as sync_feed
 from backend.usecase import use_case
 from geodata import measure
 
@@ -789,6 +790,12 @@ def record_event(*, session: Session, principal: Principal, body: AnyEventIn) ->
         },
         reason=body.reason,
     )
+    session.flush()
+    # Devices of the parties see the event and every lot it touched (moved holder: an exit).
+    for row in (event, *lots, *(lot for lot, _ in draft.inputs)):
+        if isinstance(row, Lot):
+            session.refresh(row)
+        sync_feed.publish(session, row)
     _commit(session)
     return event
 

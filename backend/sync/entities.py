@@ -18,6 +18,9 @@ from backend.api.inputs import parse_model
 from backend.audit.models import AuditEntry
 from backend.auth.permissions import PURCHASE_MINER_VIEW
 from backend.auth.principal import Principal
+from backend.custody import service as custody
+from backend.custody.models import CustodyEvent, Lot
+from backend.custody.schemas import CustodyEventIn, parse_event
 from backend.errors import AppError, FieldError, StaleVersion, from_geo_error
 from backend.registry import service
 from backend.registry.models import Jurisdiction, Licence, Miner, Organisation, Site, SiteVisit
@@ -357,6 +360,42 @@ class SiteVisitEntity(Entity):
         )
 
 
+class CustodyEventEntity(Entity):
+    """Buyers log purchases (and the rest of custody) offline. Events are append-only: a
+    correction is a new event pointing at the one it corrects, so only creates are taken."""
+
+    name, model, writable = "custody_event", CustodyEvent, True
+
+    def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
+        try:
+            body = parse_event(CustodyEventIn, {**fields, "id": str(record_id)})
+        except AppError as err:
+            raise rejected(err) from err
+        return self.run(
+            lambda: custody.record_event(session=ctx.session, principal=ctx.actor, body=body)
+        )
+
+    def update(
+        self, ctx: ApplyContext, record_id: uuid.UUID, version: int, fields: dict[str, Any]
+    ) -> int:
+        raise OpRejected(
+            "append-only",
+            "custody events are never edited: record a correction "
+            "(a new event with corrects_event_id)",
+        )
+
+    def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
+        raise OpRejected(
+            "append-only",
+            "custody events are never deleted: record a correction "
+            "(a new event with corrects_event_id) or a void event",
+        )
+
+
+class LotEntity(Entity):
+    name, model = "lot", Lot
+
+
 class LicenceEntity(Entity):
     name, model = "licence", Licence
 
@@ -390,6 +429,8 @@ def build_registry(settings: Settings) -> Registry:
         MinerEntity,
         SiteEntity,
         SiteVisitEntity,
+        CustodyEventEntity,
+        LotEntity,
         LicenceEntity,
         JurisdictionEntity,
         OrganisationEntity,

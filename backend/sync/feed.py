@@ -14,6 +14,8 @@ from backend.api.jsonio import jsonable
 from backend.auth.models import Role
 from backend.auth.principal import Principal
 from backend.clock import utcnow
+from backend.custody.models import CustodyEvent, Lot
+from backend.custody.views import events_public, lot_public
 from backend.registry import queries
 from backend.registry.models import (
     Jurisdiction,
@@ -32,7 +34,7 @@ from backend.registry.views import (
     site_feature,
     visit_feature,
 )
-from backend.sync.scope import NATIONAL, district
+from backend.sync.scope import NATIONAL, district, organisation
 from offline_sync.protocol import ChangeKind
 from offline_sync.server import feed
 
@@ -71,6 +73,20 @@ def record_data(session: Session, row: Any) -> tuple[str, str, dict[str, Any]]:
         return "jurisdiction", NATIONAL, flat(jurisdiction_feature(row))
     if isinstance(row, Organisation):
         return "organisation", NATIONAL, organisation_public(row)
+    if isinstance(row, Lot):
+        scope = (
+            organisation(row.holder_organisation_id)
+            if row.holder_organisation_id
+            else f"miner:{row.holder_miner_id}"
+        )
+        return "lot", scope, lot_public(row)
+    if isinstance(row, CustodyEvent):
+        scope = (
+            organisation(row.organisation_id)
+            if row.organisation_id
+            else district(row.district_code or "")
+        )
+        return "custody_event", scope, events_public(session, [row])[0]
     raise TypeError(f"{type(row).__name__} is not syncable")
 
 

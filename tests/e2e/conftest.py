@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from backend.auth.models import Role
 from backend.auth.schemas import UserCreate
 from backend.auth.users import create_user
 from backend.db import session_factory
-from backend.registry.models import Organisation, OrganisationKind
+from backend.registry.models import Licence, LicenceStatus, Organisation, OrganisationKind, Site
 from backend.settings import Settings
+from backend.spatial import from_db
 
 PASSWORD = "e2e-password-long-enough"
 HOME_DISTRICT = "SL-E-KO"  # Kono: the field officer's district
@@ -151,3 +153,31 @@ def api(server: str, engine: Engine) -> Api:
             assert r.status_code == 200, r.text
             result.tokens[name] = r.json()["access_token"]
     return result
+
+
+@pytest.fixture(scope="session")
+def origin(api: Api) -> dict[str, Any]:
+    """A licensed, active site in the field officer's district, its licence holder and a point."""
+    today = date.today()
+    with session_factory(api.engine)() as session:
+        row = session.execute(
+            select(Site, Licence)
+            .join(Licence, Licence.id == Site.licence_id)
+            .where(
+                Licence.status == LicenceStatus.active,
+                Licence.valid_from <= today - timedelta(days=30),
+                Licence.valid_to >= today,
+                Site.district_code == HOME_DISTRICT,
+            )
+            .order_by(Site.id)
+        ).first()
+        assert row is not None
+        site, licence = row
+        shape = from_db(site.geometry)
+        assert shape is not None
+        point = shape.representative_point()
+        return {
+            "site_id": str(site.id),
+            "miner_id": str(licence.holder_miner_id),
+            "location": {"type": "Point", "coordinates": [point.x, point.y]},
+        }

@@ -7,52 +7,20 @@ with unique receipts and reads them back by id.
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from jsonschema import Draft202012Validator
-from sqlalchemy import select
 
 from backend.clock import utcnow
-from backend.db import session_factory
-from backend.registry.models import Licence, LicenceStatus, Site
-from backend.spatial import from_db
-from tests.e2e.conftest import HOME_DISTRICT, Api
+from tests.e2e.conftest import Api
 from tests.e2e.helpers import assert_problem
 
 API = "/api/v1"
 Json = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def origin(api: Api) -> Json:
-    """A licensed, active site in the field officer's district, its licence holder and a point."""
-    today = date.today()
-    with session_factory(api.engine)() as session:
-        row = session.execute(
-            select(Site, Licence)
-            .join(Licence, Licence.id == Site.licence_id)
-            .where(
-                Licence.status == LicenceStatus.active,
-                Licence.valid_from <= today - timedelta(days=30),
-                Licence.valid_to >= today,
-                Site.district_code == HOME_DISTRICT,
-            )
-            .order_by(Site.id)
-        ).first()
-        assert row is not None
-        site, licence = row
-        shape = from_db(site.geometry)
-        assert shape is not None
-        point = shape.representative_point()
-        return {
-            "site_id": str(site.id),
-            "miner_id": str(licence.holder_miner_id),
-            "location": {"type": "Point", "coordinates": [point.x, point.y]},
-        }
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from offline_sync.protocol import (
     PushRequest,
     PushResponse,
 )
-from tests.e2e.conftest import api, server  # noqa: F401
+from tests.e2e.conftest import api, origin, server  # noqa: F401
 
 BASE_URL = "http://sync.test"
 SCOPE = "district:SL-E-KO"
