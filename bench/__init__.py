@@ -1,0 +1,1 @@
+"""Benchmarks of the sync server over real HTTP against PostGIS (see bench/README.md)."""
