@@ -251,13 +251,19 @@ def get_event(ctx: Context) -> Response:
     API + "/lots/{id}/trace",
     "Backward trace: the sites, miners, purchases and production lots behind a lot",
     response=BackwardTrace,
-    query=(QueryParam("path", "false to leave the event path out", {"type": "boolean"}),),
+    query=(
+        QueryParam(
+            "path",
+            "true to add every event on the way (large for an export parcel: thousands of steps)",
+            {"type": "boolean"},
+        ),
+    ),
     errors=(403, 404),
 )
 def backward_trace(ctx: Context) -> Response:
     require(ctx.user, "trace", Action.read)
     reject_unknown_params(ctx.request, ("path",))
-    with_path = enum_param(ctx.request, "path", ["true", "false"]) != "false"
+    with_path = enum_param(ctx.request, "path", ["true", "false"]) == "true"
     return JSON(trace.backward(ctx.session, ctx.user, _id(ctx), with_path=with_path))
 
 

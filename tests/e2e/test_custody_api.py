@@ -135,8 +135,10 @@ def test_purchase_to_export_with_trace_epcis_and_chain(api: Api, origin: Json, s
         lot = office.get(f"{API}/lots/{parcel}").json()
         assert lot["status"] == "exported" and lot["usd_value"] == "1800.00"
 
-        backward = office.get(f"{API}/lots/{parcel}/trace")
+        assert office.get(f"{API}/lots/{parcel}/trace").json()["path"] is None  # on request only
+        backward = office.get(f"{API}/lots/{parcel}/trace", params={"path": "true"})
         assert backward.status_code == 200, backward.text
+        assert {step["kind"] for step in backward.json()["path"]} >= {"purchase", "accept"}
         _conforms(spec, f"{API}/lots/{{id}}/trace", "get", 200, backward.json())
         assert [s["site_id"] for s in backward.json()["sites"]] == [origin["site_id"]]
         assert len(backward.json()["purchases"]) == 2
