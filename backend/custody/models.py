@@ -174,11 +174,16 @@ class LotOrigin(SQLModel, table=True):
     """
 
     __tablename__ = "lot_origin"
+    __table_args__ = (
+        # (origin, lot): a forward trace reads the lots an origin reached from the index alone.
+        Index("ix_lot_origin_site_lot", "site_id", "lot_id"),
+        Index("ix_lot_origin_miner_lot", "miner_id", "lot_id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     lot_id: uuid.UUID = Field(foreign_key="lot.id", index=True)
-    site_id: uuid.UUID | None = Field(default=None, foreign_key="site.id", index=True)
-    miner_id: uuid.UUID | None = Field(default=None, foreign_key="miner.id", index=True)
+    site_id: uuid.UUID | None = Field(default=None, foreign_key="site.id")
+    miner_id: uuid.UUID | None = Field(default=None, foreign_key="miner.id")
     purchase_event_id: uuid.UUID | None = Field(
         default=None, foreign_key="custody_event.id", index=True
     )
