@@ -47,5 +47,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-self.scale).quantize(self._quantum)
+            return Decimal(int(value)).scaleb(-self.scale)
+        if isinstance(value, Decimal) and value.as_tuple().exponent == -self.scale:
+            return value  # NUMERIC(p, s) and its sums already come at this scale
         return Decimal(value).quantize(self._quantum)
