@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -165,6 +165,14 @@ def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
             session.close()
 
     async def asgi(request: Request) -> Response:
+        try:
+            return await handle(request)
+        except ClientDisconnect:
+            # Field networks drop connections mid-request; nothing was read, nothing changed.
+            log.info("client went away during %s %s", request.method, request.url.path)
+            return Response(status_code=400)
+
+    async def handle(request: Request) -> Response:
         try:
             body = None
             if has_body:

@@ -83,13 +83,13 @@ def _device_info(d: SyncDevice) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def _device(session: Session, p: Principal) -> SyncDevice:
-    """The enrolled device behind a device credential."""
+def _device(session: Session, p: Principal, *, lock: bool = False) -> SyncDevice:
+    """The enrolled device behind a device credential; `lock` holds its row to the commit."""
     try:
         device_id = uuid.UUID(p.device_id or "")
     except ValueError:
         device_id = None
-    device = session.get(SyncDevice, device_id) if device_id else None
+    device = session.get(SyncDevice, device_id, with_for_update=lock) if device_id else None
     if device is None or device.user_id != p.user_id:
         raise Forbidden("sync needs a device credential: enrol with POST /sync/v1/devices")
     return device
@@ -230,7 +230,9 @@ def push(ctx: Context) -> Response:
             autoflush=False,
         )
         try:
-            device = _device(session, ctx.user)
+            # One push per device at a time: a resend racing its unanswered original waits for
+            # it, then finds its ops in the ledger and answers `duplicate` with their outcome.
+            device = _device(session, ctx.user, lock=True)
             response = engine_for(ctx.settings).push(
                 session, device=device, actor=ctx.user, request=request
             )
