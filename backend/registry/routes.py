@@ -777,8 +777,12 @@ def _tombstone(row: Any) -> Response:
 )
 def delete_miner(ctx: Context) -> Response:
     require(ctx.user, "miner", Action.write)
-    row = service.delete_miner(
-        session=ctx.session, principal=ctx.user, miner_id=_id(ctx), version=_version_param(ctx)
+    row = service.delete_record(
+        session=ctx.session,
+        principal=ctx.user,
+        entity="miner",
+        record_id=_id(ctx),
+        version=_version_param(ctx),
     )
     return _tombstone(row)
 
@@ -793,8 +797,12 @@ def delete_miner(ctx: Context) -> Response:
 )
 def delete_site(ctx: Context) -> Response:
     require(ctx.user, "site", Action.write)
-    row = service.delete_site(
-        session=ctx.session, principal=ctx.user, site_id=_id(ctx), version=_version_param(ctx)
+    row = service.delete_record(
+        session=ctx.session,
+        principal=ctx.user,
+        entity="site",
+        record_id=_id(ctx),
+        version=_version_param(ctx),
     )
     return _tombstone(row)
 
@@ -809,7 +817,11 @@ def delete_site(ctx: Context) -> Response:
 )
 def delete_visit(ctx: Context) -> Response:
     require(ctx.user, "site_visit", Action.write)
-    row = service.delete_visit(
-        session=ctx.session, principal=ctx.user, visit_id=_id(ctx), version=_version_param(ctx)
+    row = service.delete_record(
+        session=ctx.session,
+        principal=ctx.user,
+        entity="site_visit",
+        record_id=_id(ctx),
+        version=_version_param(ctx),
     )
     return _tombstone(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
@@ -767,35 +768,21 @@ def _tombstone(session: Session, principal: Principal, entity: str, row: Any, ve
     return row
 
 
+TOMBSTONED: dict[str, tuple[Any, Callable[[Principal, queries.Filters], Any]]] = {
+    "miner": (Miner, queries.miners),
+    "site": (Site, queries.sites),
+    "site_visit": (SiteVisit, queries.visits),
+}
+
+
 @use_case
-def delete_miner(
-    *, session: Session, principal: Principal, miner_id: uuid.UUID, version: int
-) -> Miner:
+def delete_record(
+    *, session: Session, principal: Principal, entity: str, record_id: uuid.UUID, version: int
+) -> Any:
     """A tombstone: the row stays (and in the audit trail); lists and devices drop it."""
-    require(principal, "miner", Action.write)
-    row = queries.one(session, queries.miners(principal, queries.Filters()), Miner, miner_id)
+    model, scoped = TOMBSTONED[entity]
+    require(principal, entity, Action.write)
+    row = queries.one(session, scoped(principal, queries.Filters()), model, record_id)
     if row is None:
-        raise NotFound(f"no miner {miner_id} in your scope")
-    return _tombstone(session, principal, "miner", row, version)  # type: ignore[no-any-return]
-
-
-@use_case
-def delete_site(
-    *, session: Session, principal: Principal, site_id: uuid.UUID, version: int
-) -> Site:
-    require(principal, "site", Action.write)
-    row = queries.one(session, queries.sites(principal, queries.Filters()), Site, site_id)
-    if row is None:
-        raise NotFound(f"no site {site_id} in your scope")
-    return _tombstone(session, principal, "site", row, version)  # type: ignore[no-any-return]
-
-
-@use_case
-def delete_visit(
-    *, session: Session, principal: Principal, visit_id: uuid.UUID, version: int
-) -> SiteVisit:
-    require(principal, "site_visit", Action.write)
-    row = queries.one(session, queries.visits(principal, queries.Filters()), SiteVisit, visit_id)
-    if row is None:
-        raise NotFound(f"no site visit {visit_id} in your scope")
-    return _tombstone(session, principal, "site_visit", row, version)  # type: ignore[no-any-return]
+        raise NotFound(f"no {entity.replace('_', ' ')} {record_id} in your scope")
+    return _tombstone(session, principal, entity, row, version)

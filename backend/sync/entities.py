@@ -177,7 +177,17 @@ class Entity:
         raise OpRejected("pull-only", f"{self.name} records are read-only on devices")
 
     def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
-        raise OpRejected("pull-only", f"{self.name} records are read-only on devices")
+        if not self.writable:
+            raise OpRejected("pull-only", f"{self.name} records are read-only on devices")
+        return self.run(
+            lambda: service.delete_record(
+                session=ctx.session,
+                principal=ctx.actor,
+                entity=self.name,
+                record_id=record_id,
+                version=version,
+            )
+        )
 
     @staticmethod
     def run(call: Callable[[], Any]) -> int:
@@ -240,13 +250,6 @@ class MinerEntity(Entity):
             )
         )
 
-    def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
-        return self.run(
-            lambda: service.delete_miner(
-                session=ctx.session, principal=ctx.actor, miner_id=record_id, version=version
-            )
-        )
-
     def present(self, data: dict[str, Any], actor: Any) -> dict[str, Any]:
         if isinstance(actor, Principal) and actor.role in PURCHASE_MINER_VIEW:
             return {k: data.get(k) for k in ("id", "full_name", "licence_numbers")}
@@ -284,13 +287,6 @@ class SiteEntity(Entity):
                 site_id=record_id,
                 geometry=geometry,
                 props=props,
-            )
-        )
-
-    def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
-        return self.run(
-            lambda: service.delete_site(
-                session=ctx.session, principal=ctx.actor, site_id=record_id, version=version
             )
         )
 
@@ -349,13 +345,6 @@ class SiteVisitEntity(Entity):
                 visit_id=record_id,
                 geometry=geometry,
                 props=props,
-            )
-        )
-
-    def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
-        return self.run(
-            lambda: service.delete_visit(
-                session=ctx.session, principal=ctx.actor, visit_id=record_id, version=version
             )
         )
 

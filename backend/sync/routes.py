@@ -7,6 +7,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -93,6 +94,34 @@ def _device(session: Session, p: Principal, *, lock: bool = False) -> SyncDevice
     if device is None or device.user_id != p.user_id:
         raise Forbidden("sync needs a device credential: enrol with POST /sync/v1/devices")
     return device
+
+
+@contextmanager
+def batch_session(ctx: Context) -> Iterator[Session]:
+    """One transaction for a whole batch, in which the use cases' own commits are savepoints.
+
+    The sync engine applies each op in a savepoint so that a refused op leaves nothing while
+    the rest of the batch stands; the caller's transaction commits once, at the end.
+    """
+    ctx.session.close()
+    engine: Engine = ctx.request.app.state.engine
+    with engine.connect() as conn:
+        outer = conn.begin()
+        session = Session(
+            bind=conn,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
+            autoflush=False,
+        )
+        try:
+            yield session
+            session.commit()
+            outer.commit()
+        except BaseException:
+            outer.rollback()
+            raise
+        finally:
+            session.close()
 
 
 # --- devices -----------------------------------------------------------------------------------
@@ -219,30 +248,13 @@ def push(ctx: Context) -> Response:
             code="device-revoked",
         )
     request = parse_model(PushRequest, ctx.body)
-    ctx.session.close()
-    engine: Engine = ctx.request.app.state.engine
-    with engine.connect() as conn:
-        outer = conn.begin()
-        session = Session(
-            bind=conn,
-            join_transaction_mode="create_savepoint",
-            expire_on_commit=False,
-            autoflush=False,
+    with batch_session(ctx) as session:
+        # One push per device at a time: a resend racing its unanswered original waits for
+        # it, then finds its ops in the ledger and answers `duplicate` with their outcome.
+        device = _device(session, ctx.user, lock=True)
+        response = engine_for(ctx.settings).push(
+            session, device=device, actor=ctx.user, request=request
         )
-        try:
-            # One push per device at a time: a resend racing its unanswered original waits for
-            # it, then finds its ops in the ledger and answers `duplicate` with their outcome.
-            device = _device(session, ctx.user, lock=True)
-            response = engine_for(ctx.settings).push(
-                session, device=device, actor=ctx.user, request=request
-            )
-            session.commit()
-            outer.commit()
-        except BaseException:
-            outer.rollback()
-            raise
-        finally:
-            session.close()
     return JSON(response.model_dump(mode="json"))
 
 
@@ -370,17 +382,8 @@ def resolve_conflict(ctx: Context) -> Response:
         conflict = None
     if conflict is None:
         raise NotFound(f"no conflict {ctx.path['id']}")
-    ctx.session.close()
-    engine: Engine = ctx.request.app.state.engine
-    with engine.connect() as conn:
-        outer = conn.begin()
-        session = Session(
-            bind=conn,
-            join_transaction_mode="create_savepoint",
-            expire_on_commit=False,
-            autoflush=False,
-        )
-        try:
+    try:
+        with batch_session(ctx) as session:
             conflict = session.get(SyncConflict, conflict.id)
             assert conflict is not None
             conflicts.resolve(
@@ -391,23 +394,14 @@ def resolve_conflict(ctx: Context) -> Response:
                 actor=ctx.user,
                 device_id=uuid.UUID(int=0),
             )
-            session.commit()
-            outer.commit()
-        except conflicts.ConflictClosed as err:
-            outer.rollback()
-            raise ConflictClosedError(str(err)) from err
-        except OpRejected as err:
-            outer.rollback()
-            raise ValidationFailed(
-                err.detail,
-                code=err.code,
-                errors=[FieldError(e["pointer"].lstrip("#"), e["detail"]) for e in err.errors],
-            ) from err
-        except BaseException:
-            outer.rollback()
-            raise
-        finally:
-            session.close()
+    except conflicts.ConflictClosed as err:
+        raise ConflictClosedError(str(err)) from err
+    except OpRejected as err:
+        raise ValidationFailed(
+            err.detail,
+            code=err.code,
+            errors=[FieldError(e["pointer"].lstrip("#"), e["detail"]) for e in err.errors],
+        ) from err
     return JSON(conflicts.info(conflict).model_dump(mode="json"))
 
 
