@@ -312,7 +312,7 @@ def measure(
 
             for label, path in (
                 ("backward trace, HTTP, path=false", f"/api/v1/lots/{lot_id}/trace?path=false"),
-                ("backward trace, HTTP, path=true", f"/api/v1/lots/{lot_id}/trace"),
+                ("backward trace, HTTP, path=true", f"/api/v1/lots/{lot_id}/trace?path=true"),
                 ("forward trace of busiest site, HTTP", f"/api/v1/sites/{site_id}/forward-trace"),
             ):
                 t, _ = timed(get(path), runs)

@@ -10,7 +10,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select, union_all, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    case,
+    cast,
+    false,
+    func,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -137,6 +152,41 @@ def one_event(session: Session, principal: Principal, event_id: uuid.UUID) -> Cu
 
 def one_lot(session: Session, principal: Principal, lot_id: uuid.UUID) -> Lot | None:
     return session.scalars(lots(principal, Filters()).where(col(Lot.id) == lot_id)).first()
+
+
+def carats_text(session: Session, carats: ColumnElement[Any]) -> ColumnElement[str]:
+    """A carats expression (a CARATS column or its sum) as the API writes it, e.g. "12.345".
+
+    Big reads (a trace's ten thousand purchases) then make no Decimal per row. PostgreSQL
+    prints NUMERIC(14, 3) so (a sum keeps the scale); SQLite keeps thousandths, printed here.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        n = type_coerce(carats, BigInteger())
+        digits = type_coerce(
+            func.printf("%d.%03d", func.abs(n) // 1000, func.abs(n) % 1000), String()
+        )
+        return case((n.is_(None), null()), (n < 0, "-" + digits), else_=digits)
+    return cast(carats, String())
+
+
+def uuid_text(session: Session, column: Any) -> ColumnElement[str]:
+    """A UUID column as canonical text ("0190…-…"), as the API writes it, NULL staying NULL.
+
+    Ten thousand rows of uuid.UUID cost more to build (and to collect) than the query takes to
+    run. PostgreSQL's uuid::text is canonical; SQLite keeps 32 hex digits, hyphenated here.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+
+        def hex_(start: int, length: int) -> ColumnElement[str]:
+            return type_coerce(func.substr(column, start, length), String())
+
+        # || keeps NULL as NULL (printf would make it '').
+        parts = [hex_(1, 8), hex_(9, 4), hex_(13, 4), hex_(17, 4), hex_(21, 12)]
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = joined + "-" + part
+        return joined
+    return cast(column, String())
 
 
 # --- writing --------------------------------------------------------------------------------------

@@ -50,18 +50,56 @@ def test_backward_trace_attributes_carats_to_sites_miners_and_purchases(
     found = trace.backward(session, ministry, parcel.id, with_path=True)
     assert found["carats"] == "5.994"
     sites = {s["site_id"]: Decimal(s["carats_estimate"]) for s in found["sites"]}
-    assert sites == {world.site.id: Decimal("3.996"), world.unlicensed_site.id: Decimal("1.998")}
+    # ids come as canonical text on both databases (SQLite keeps 32 hex digits underneath)
+    assert sites == {
+        str(world.site.id): Decimal("3.996"),
+        str(world.unlicensed_site.id): Decimal("1.998"),
+    }
+    assert [s["share"] for s in found["sites"]] == ["0.6667", "0.3333"]
     purchases = {p["event_id"]: Decimal(p["carats_estimate"]) for p in found["purchases"]}
     assert purchases == {
-        a.created_by_event_id: Decimal("0.999"),
-        b.created_by_event_id: Decimal("2.997"),
-        c.created_by_event_id: Decimal("1.998"),
+        str(a.created_by_event_id): Decimal("0.999"),
+        str(b.created_by_event_id): Decimal("2.997"),
+        str(c.created_by_event_id): Decimal("1.998"),
     }
+    times = [p["occurred_at"] for p in found["purchases"]]
+    assert times == sorted(times)
+    assert {p["organisation_id"] for p in found["purchases"]} == {str(world.buyer_org.id)}
+    assert all(p["receipt_number"] for p in found["purchases"])
+    assert {p["miner_id"] for p in found["purchases"]} <= {m["miner_id"] for m in found["miners"]}
     assert sum(purchases.values()) == parcel.carats
     assert "estimate" in found["estimate"]
     kinds = [step["kind"] for step in found["path"]]
     assert kinds.count("purchase") == 3 and "consolidate" in kinds and kinds[0] == "accept"
     assert max(step["depth"] for step in found["path"]) == 2
+
+
+def test_backward_trace_orders_origins_by_carats_and_writes_them_exactly(
+    session: Session,
+) -> None:
+    # 12.345 ct sorts after 9.5 ct as text; the trace must rank by carats, on both databases
+    world = make_world(session)
+    big = world.purchase("12.345", 9)
+    small = world.purchase("9.500", 4, site=world.unlicensed_site)
+    tiny = world.purchase("0.005", 1, site=world.unlicensed_site)
+    merged = world.consolidate([big, small, tiny], "21.850", 14)
+    found = trace.backward(session, principal(Role.ministry), merged.id, with_path=False)
+    assert [(s["site_id"], s["carats_estimate"]) for s in found["sites"]] == [
+        (str(world.site.id), "12.345"),
+        (str(world.unlicensed_site.id), "9.505"),
+    ]
+    assert [s["share"] for s in found["sites"]] == ["0.5650", "0.4350"]
+    assert [p["carats_estimate"] for p in found["purchases"]] == ["12.345", "9.500", "0.005"]
+    assert [p["event_id"] for p in found["purchases"]] == [
+        str(lot.created_by_event_id) for lot in (big, small, tiny)
+    ]
+    assert found["miners"] == [
+        {
+            "miner_id": str(world.miner.id),
+            "full_name": world.miner.full_name,
+            "carats_estimate": "21.850",
+        }
+    ]
 
 
 def test_origins_are_one_lookup_and_agree_with_the_recursive_path(session: Session) -> None:
@@ -107,7 +145,8 @@ def test_backward_trace_for_an_exporter_hides_other_buyers_receipts_and_steps(
     found = trace.backward(session, world.exporter, parcel.id, with_path=True)
     assert [p["receipt_number"] for p in found["purchases"]] == [None]
     assert {s["kind"] for s in found["path"]} == {"accept"}
-    assert found["sites"][0]["site_id"] == world.site.id
+    assert [p["organisation_id"] for p in found["purchases"]] == [None]
+    assert found["sites"][0]["site_id"] == str(world.site.id)
 
 
 def test_mass_balance_closes_on_the_stock_on_hand(session: Session) -> None:
