@@ -280,21 +280,18 @@ class Engine:
                 code="waiting-for-create",
                 detail=f"{op.entity} {op.record_id} does not exist yet; the op waits for it",
             ), key
-        savepoint = ctx.session.begin_nested()
+        # Each op already runs in its own savepoint (the previous op ended with a commit, which
+        # in a batch session releases one): rolling back drops exactly this op's work.
         try:
             result = self._write(ctx, op, current)
         except OpRejected as err:
-            if savepoint.is_active:
-                savepoint.rollback()
+            ctx.session.rollback()
             return _rejected(op, err.code, err.detail, err.errors), None
         except StaleBase:
-            if savepoint.is_active:
-                savepoint.rollback()
+            ctx.session.rollback()
             return _rejected(
                 op, "raced", "the record changed while this op was applied; send it again"
             ), None
-        if savepoint.is_active:
-            savepoint.commit()
         return result, None
 
     def _write(self, ctx: ApplyContext, op: Op, current: int | None) -> OpResult:

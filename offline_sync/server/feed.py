@@ -35,6 +35,31 @@ def _lock(session: Session) -> None:
     # SQLite: every write transaction already holds the database's write lock (BEGIN IMMEDIATE).
 
 
+def _take_seqs(session: Session, count: int) -> int:
+    """The first of `count` feed positions reserved for this transaction.
+
+    The lock and the max are taken once per database transaction (a whole sync batch is one);
+    later publishes in it count on from there. The lock is held to the commit, so nobody else
+    can take a position in between; positions of a rolled-back savepoint are simply skipped.
+    """
+    conn = session.connection()
+    outer = conn.get_transaction()
+    cached = conn.info.get(_SEQ_KEY)
+    if cached is not None and cached[0] is outer:
+        first = int(cached[1])
+    else:
+        _lock(session)
+        first = (
+            int(session.execute(select(func.coalesce(func.max(SyncChange.seq), 0))).scalar_one())
+            + 1
+        )
+    conn.info[_SEQ_KEY] = (outer, first + count)
+    return first
+
+
+_SEQ_KEY = "offline_sync.feed.next_seq"
+
+
 def publish(
     session: Session,
     *,
@@ -45,15 +70,13 @@ def publish(
     version: int,
     data: dict[str, Any] | None,
 ) -> None:
-    _lock(session)
-    next_seq = (
-        int(session.execute(select(func.coalesce(func.max(SyncChange.seq), 0))).scalar_one()) + 1
-    )
     rows = session.execute(
         select(col(SyncChange.scope), col(SyncChange.kind)).where(
             col(SyncChange.entity) == entity, col(SyncChange.record_id) == record_id
         )
     ).all()
+    exits = [s for s, k in rows if s != scope and k != ChangeKind.exit]
+    next_seq = _take_seqs(session, len(exits) + 1)
     now = utcnow()
     for old_scope, old_kind in rows:
         if old_scope != scope and old_kind != ChangeKind.exit:
@@ -104,10 +127,7 @@ def publish_new(
     """
     if not records:
         return
-    _lock(session)
-    next_seq = (
-        int(session.execute(select(func.coalesce(func.max(SyncChange.seq), 0))).scalar_one()) + 1
-    )
+    next_seq = _take_seqs(session, len(records))
     now = utcnow()
     session.execute(
         insert(SyncChange),
