@@ -35,7 +35,7 @@ from backend.registry.schemas import (
 )
 from backend.settings import Settings
 from backend.sync import feed
-from backend.sync.scope import scopes_for
+from backend.sync.scope import TRADE, scopes_for
 from geodata.errors import GeoError
 from geodata.geojson import parse_geometry
 from offline_sync.server.entities import (
@@ -413,7 +413,11 @@ def missing_photos(session: Session) -> list[str]:
 
 
 def build_registry(settings: Settings) -> Registry:
-    registry = Registry(scopes_for=scopes_for, missing_attachments=[missing_photos])
+    registry = Registry(
+        scopes_for=scopes_for,
+        missing_attachments=[missing_photos],
+        mirror_scopes=frozenset({TRADE}),
+    )
     for entity in (
         MinerEntity,
         SiteEntity,

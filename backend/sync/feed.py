@@ -34,7 +34,7 @@ from backend.registry.views import (
     site_feature,
     visit_feature,
 )
-from backend.sync.scope import NATIONAL, district, organisation
+from backend.sync.scope import NATIONAL, TRADE, district, organisation
 from offline_sync.protocol import ChangeKind
 from offline_sync.server import feed
 
@@ -104,8 +104,13 @@ def publish_new(session: Session, rows: list[Any]) -> None:
             )
         else:
             entity, scope, data = record_data(session, row)
-        records.append((entity, row.id, scope, row.version, jsonable(data)))
+        records.append((entity, row.id, (scope, *mirrors(row)), row.version, jsonable(data)))
     feed.publish_new(session, records)
+
+
+def mirrors(row: Any) -> tuple[str, ...]:
+    """The scopes that repeat a record beside its own: miners and sites for the trade."""
+    return (TRADE,) if isinstance(row, Miner | Site) else ()
 
 
 def publish(session: Session, row: Any) -> None:
@@ -116,6 +121,7 @@ def publish(session: Session, row: Any) -> None:
         entity=entity,
         record_id=row.id,
         scope=scope,
+        also=mirrors(row),
         kind=ChangeKind.delete if deleted else ChangeKind.upsert,
         version=row.version,
         data=None if deleted else jsonable(data),

@@ -298,7 +298,11 @@ def pull(ctx: Context) -> Response:
     def stream() -> Iterator[bytes]:
         with factory() as session:
             rows, new_positions, dropped, has_more = feed.read(
-                session, scopes=scopes, positions=positions, limit=limit
+                session,
+                scopes=scopes,
+                positions=positions,
+                limit=limit,
+                mirrors=registry.mirror_scopes,
             )
             # Changes leave in chunks of ~64 KiB: one write per row would cost a thread hop
             # and a gzip flush each. Rows are plain columns; their JSON is the stored JSON.

@@ -7,6 +7,9 @@ from backend.auth.principal import Principal
 from backend.errors import Forbidden
 
 NATIONAL = "national"
+# Every miner and site again, for buyers and exporters: they name both in a purchase logged
+# offline (miners reach them redacted to name and licence numbers).
+TRADE = "trade"
 
 
 def district(code: str) -> str:
@@ -24,5 +27,5 @@ def scopes_for(principal: Principal) -> list[str] | None:
     if principal.role is Role.field_officer:
         return [NATIONAL, *(district(d) for d in sorted(principal.districts))]
     if principal.role in (Role.buyer, Role.exporter):
-        return [NATIONAL, organisation(principal.organisation_id)]
+        return [NATIONAL, TRADE, organisation(principal.organisation_id)]
     return None

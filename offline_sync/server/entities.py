@@ -72,6 +72,9 @@ class Registry:
 
     handlers: dict[str, EntityHandler] = field(default_factory=dict)
     scopes_for: Callable[[Any], list[str] | None] = lambda actor: None
+    # Scopes that repeat records kept in another scope (for readers of a part of the country);
+    # a reader of every scope skips them.
+    mirror_scopes: frozenset[str] = frozenset()
     missing_attachments: list[Callable[[Session], list[str]]] = field(default_factory=list)
 
     def register(self, handler: EntityHandler) -> None:

@@ -69,65 +69,75 @@ def publish(
     kind: ChangeKind,
     version: int,
     data: dict[str, Any] | None,
+    also: tuple[str, ...] = (),
 ) -> None:
+    """The record's new state in `scope` (and in the `also` scopes that mirror it); every
+    scope it was in before and is no longer in gets an `exit`."""
+    scopes = (scope, *also)
     rows = session.execute(
         select(col(SyncChange.scope), col(SyncChange.kind)).where(
             col(SyncChange.entity) == entity, col(SyncChange.record_id) == record_id
         )
     ).all()
-    exits = [s for s, k in rows if s != scope and k != ChangeKind.exit]
-    next_seq = _take_seqs(session, len(exits) + 1)
+    exits = [s for s, k in rows if s not in scopes and k != ChangeKind.exit]
+    next_seq = _take_seqs(session, len(exits) + len(scopes))
     now = utcnow()
-    for old_scope, old_kind in rows:
-        if old_scope != scope and old_kind != ChangeKind.exit:
-            session.execute(
-                update(SyncChange)
-                .where(
-                    col(SyncChange.entity) == entity,
-                    col(SyncChange.record_id) == record_id,
-                    col(SyncChange.scope) == old_scope,
-                )
-                .values(
-                    seq=next_seq, kind=ChangeKind.exit, version=version, data=None, changed_at=now
-                )
-            )
-            next_seq += 1
-    if any(old_scope == scope for old_scope, _ in rows):
+    existing = {s for s, _ in rows}
+    for old_scope in exits:
         session.execute(
             update(SyncChange)
             .where(
                 col(SyncChange.entity) == entity,
                 col(SyncChange.record_id) == record_id,
-                col(SyncChange.scope) == scope,
+                col(SyncChange.scope) == old_scope,
             )
-            .values(seq=next_seq, kind=kind.value, version=version, data=data, changed_at=now)
+            .values(seq=next_seq, kind=ChangeKind.exit, version=version, data=None, changed_at=now)
         )
-    else:
-        session.add(
-            SyncChange(
-                seq=next_seq,
-                entity=entity,
-                record_id=record_id,
-                scope=scope,
-                kind=kind.value,
-                version=version,
-                data=data,
-                changed_at=now,
+        next_seq += 1
+    for target in scopes:
+        if target in existing:
+            session.execute(
+                update(SyncChange)
+                .where(
+                    col(SyncChange.entity) == entity,
+                    col(SyncChange.record_id) == record_id,
+                    col(SyncChange.scope) == target,
+                )
+                .values(seq=next_seq, kind=kind.value, version=version, data=data, changed_at=now)
             )
-        )
-        session.flush()
+        else:
+            session.add(
+                SyncChange(
+                    seq=next_seq,
+                    entity=entity,
+                    record_id=record_id,
+                    scope=target,
+                    kind=kind.value,
+                    version=version,
+                    data=data,
+                    changed_at=now,
+                )
+            )
+        next_seq += 1
+    session.flush()
 
 
 def publish_new(
-    session: Session, records: list[tuple[str, uuid.UUID, str, int, dict[str, Any] | None]]
+    session: Session,
+    records: list[tuple[str, uuid.UUID, tuple[str, ...], int, dict[str, Any] | None]],
 ) -> None:
     """First publication of records just created, in one multi-row insert.
 
-    (entity, record id, scope, version, data) each; a new record has no feed row to move.
+    (entity, record id, scopes, version, data) each; a new record has no feed row to move.
     """
-    if not records:
+    rows = [
+        (entity, record_id, scope, version, data)
+        for entity, record_id, scopes, version, data in records
+        for scope in scopes
+    ]
+    if not rows:
         return
-    next_seq = _take_seqs(session, len(records))
+    next_seq = _take_seqs(session, len(rows))
     now = utcnow()
     session.execute(
         insert(SyncChange),
@@ -142,7 +152,7 @@ def publish_new(
                 "data": data,
                 "changed_at": now,
             }
-            for i, (entity, record_id, scope, version, data) in enumerate(records)
+            for i, (entity, record_id, scope, version, data) in enumerate(rows)
         ],
     )
 
@@ -190,9 +200,15 @@ COLUMNS = (
 
 
 def read(
-    session: Session, *, scopes: list[str] | None, positions: dict[str, int], limit: int
+    session: Session,
+    *,
+    scopes: list[str] | None,
+    positions: dict[str, int],
+    limit: int,
+    mirrors: frozenset[str] = frozenset(),
 ) -> tuple[Iterator[FeedRow], dict[str, int], list[str], bool]:
-    """Changes after the cursor in these scopes (None: every scope), oldest first.
+    """Changes after the cursor in these scopes (None: every scope but the `mirrors`, which
+    only repeat records held in another scope), oldest first.
 
     Returns the rows (streamed), the next cursor positions, the scopes the cursor had that
     the reader no longer has, and whether more rows wait.
@@ -201,6 +217,8 @@ def read(
     dropped = sorted(k for k in positions if k not in keys)
     if scopes is None:
         where: Any = col(SyncChange.seq) > positions.get(ALL, 0)
+        if mirrors:
+            where = and_(where, col(SyncChange.scope).not_in(sorted(mirrors)))
     else:
         where = or_(
             *[

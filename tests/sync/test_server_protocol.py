@@ -215,18 +215,36 @@ def test_delete_reaches_devices_as_a_tombstone(officer: Device, other_officer: D
     assert [(c["kind"], c["data"]) for c in changes] == [("delete", None)]
 
 
-def test_buyer_pull_shows_miners_only_by_name_and_licence(api: Api) -> None:
+def test_buyer_pull_has_every_miner_and_site_to_log_purchases_offline_miners_redacted(
+    api: Api,
+) -> None:
     buyer = Device(api, "buyer")
     try:
-        changes = buyer.pull_all()
+        changes = buyer.pull_all(limit=5000)
     finally:
         buyer.close()
-    assert all(
-        c["scope"] in ("national", f"org:{api.organisations['buying_office']}") for c in changes
-    )
-    for c in changes:
-        if c["entity"] == "miner":
-            assert set(c["data"]) == {"id", "full_name", "licence_numbers"}
+    assert {c["scope"] for c in changes} <= {
+        "national",
+        "trade",
+        f"org:{api.organisations['buying_office']}",
+    }
+    miners = [c for c in changes if c["entity"] == "miner" and c["kind"] == "upsert"]
+    sites = [c for c in changes if c["entity"] == "site" and c["kind"] == "upsert"]
+    assert miners and sites
+    for c in miners:
+        assert set(c["data"]) == {"id", "full_name", "licence_numbers"}
+    assert not [c for c in changes if c["entity"] == "site_visit"]
+
+
+def test_a_national_snapshot_has_each_record_once(api: Api) -> None:
+    ministry = Device(api, "ministry")
+    try:
+        changes = ministry.pull_all(limit=5000)
+    finally:
+        ministry.close()
+    keys = [(c["entity"], c["record_id"]) for c in changes if c["kind"] != "exit"]
+    assert len(keys) == len(set(keys))
+    assert "trade" not in {c["scope"] for c in changes}
 
 
 def test_donors_cannot_enrol_devices(api: Api) -> None:
