@@ -28,6 +28,7 @@ from backend.db import make_engine, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
 from backend.registry.routes import router as registry_router
 from backend.settings import Settings
+from backend.sync.routes import engine_for
 from backend.sync.routes import router as sync_router
 
 log = logging.getLogger("backend")
@@ -111,4 +112,5 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.sync_engine = engine_for(settings)
     return app

@@ -17,10 +17,19 @@ from backend.api.pagination import (
     parse_since,
     split_page,
 )
+from backend.api.routing import QueryParam
 from backend.errors import FieldError, ValidationFailed
 from backend.settings import Settings
 
 PAGE_PARAMS = ("limit", "cursor")
+
+Q_LIMIT = QueryParam("limit", "page size", {"type": "integer", "minimum": 1})
+Q_CURSOR = QueryParam("cursor", "`next_cursor` of the previous page")
+Q_SINCE = QueryParam(
+    "updated_since",
+    "only records changed after this RFC 3339 time",
+    {"type": "string", "format": "date-time"},
+)
 
 
 def page_of(request: Request, settings: Settings) -> Page:

@@ -9,6 +9,7 @@ on the event loop. The same declarations feed `/openapi.json`.
 from __future__ import annotations
 
 import logging
+import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,13 @@ from starlette.routing import Route
 
 from backend.api.jsonio import parse_body, problem_response
 from backend.auth.principal import Principal
-from backend.errors import AppError, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from backend.errors import (
+    AppError,
+    MalformedRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from backend.settings import Settings
 
 log = logging.getLogger("backend.api")
@@ -49,6 +56,14 @@ class Context:
     @property
     def path(self) -> dict[str, Any]:
         return dict(self.request.path_params)
+
+    def record_id(self, name: str = "id") -> uuid.UUID:
+        """A UUID path parameter; anything else names no record, so it is a 404."""
+        raw = str(self.request.path_params[name])
+        try:
+            return uuid.UUID(raw)
+        except ValueError as exc:
+            raise NotFound(f"{raw} is not a record id") from exc
 
     @property
     def query(self) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -112,13 +110,6 @@ def me(ctx: Context) -> Response:
     )
 
 
-def _user_id(ctx: Context) -> uuid.UUID:
-    try:
-        return uuid.UUID(ctx.path["id"])
-    except ValueError as exc:
-        raise NotFound(f"{ctx.path['id']} is not a user id") from exc
-
-
 @router.route(
     "GET",
     API + "/users",
@@ -162,7 +153,7 @@ def update_user(ctx: Context) -> Response:
     require(ctx.user, "user", Action.write)
     props = parse_model(UserUpdate, ctx.body)
     user = users.update_user(
-        session=ctx.session, principal=ctx.user, user_id=_user_id(ctx), props=props
+        session=ctx.session, principal=ctx.user, user_id=ctx.record_id(), props=props
     )
     return JSON(users.public(ctx.session, user))
 
@@ -176,7 +167,7 @@ def update_user(ctx: Context) -> Response:
 )
 def revoke_all(ctx: Context) -> Response:
     require(ctx.user, "user", Action.write)
-    user = ctx.session.get(User, _user_id(ctx))
+    user = ctx.session.get(User, ctx.record_id())
     if user is None:
         raise NotFound(f"no user {ctx.path['id']}")
     count = tokens.revoke_user_tokens(session=ctx.session, user_id=user.id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 
 from starlette.responses import Response
@@ -10,6 +9,9 @@ from starlette.responses import Response
 from backend.api.inputs import parse_model
 from backend.api.jsonio import JSON
 from backend.api.listing import (
+    Q_CURSOR,
+    Q_LIMIT,
+    Q_SINCE,
     enum_param,
     page_of,
     reject_unknown_params,
@@ -43,13 +45,6 @@ from backend.errors import FieldError, NotFound, ValidationFailed
 router = Router("custody")
 API = "/api/v1"
 
-Q_LIMIT = QueryParam("limit", "page size", {"type": "integer", "minimum": 1})
-Q_CURSOR = QueryParam("cursor", "`next_cursor` of the previous page")
-Q_SINCE = QueryParam(
-    "updated_since",
-    "only records changed after this RFC 3339 time",
-    {"type": "string", "format": "date-time"},
-)
 Q_FROM = QueryParam("from", "period start (RFC 3339 time or date), inclusive")
 Q_TO = QueryParam("to", "period end (RFC 3339 time or date), exclusive; default now")
 
@@ -60,14 +55,6 @@ def _enum(name: str, values: type[LotStatus] | type[EventKind]) -> QueryParam:
         f"one of {', '.join(v.value for v in values)}",
         {"type": "string", "enum": [v.value for v in values]},
     )
-
-
-def _id(ctx: Context) -> uuid.UUID:
-    raw = ctx.path["id"]
-    try:
-        return uuid.UUID(raw)
-    except ValueError as exc:
-        raise NotFound(f"{raw} is not a record id") from exc
 
 
 def _time_param(ctx: Context, name: str) -> datetime | None:
@@ -96,7 +83,7 @@ def _time_param(ctx: Context, name: str) -> datetime | None:
 
 
 def _one_lot(ctx: Context) -> Lot:
-    lot = queries.one_lot(ctx.session, ctx.user, _id(ctx))
+    lot = queries.one_lot(ctx.session, ctx.user, ctx.record_id())
     if lot is None:
         raise NotFound(f"no lot {ctx.path['id']} in your scope")
     return lot
@@ -237,7 +224,7 @@ def list_events(ctx: Context) -> Response:
 )
 def get_event(ctx: Context) -> Response:
     require(ctx.user, "custody_event", Action.read)
-    event = queries.one_event(ctx.session, ctx.user, _id(ctx))
+    event = queries.one_event(ctx.session, ctx.user, ctx.record_id())
     if event is None:
         raise NotFound(f"no custody event {ctx.path['id']} in your scope")
     return JSON(_event_out(ctx, event))
@@ -264,7 +251,7 @@ def backward_trace(ctx: Context) -> Response:
     require(ctx.user, "trace", Action.read)
     reject_unknown_params(ctx.request, ("path",))
     with_path = enum_param(ctx.request, "path", ["true", "false"]) == "true"
-    return JSON(trace.backward(ctx.session, ctx.user, _id(ctx), with_path=with_path))
+    return JSON(trace.backward(ctx.session, ctx.user, ctx.record_id(), with_path=with_path))
 
 
 @router.route(
@@ -277,7 +264,7 @@ def backward_trace(ctx: Context) -> Response:
 def site_forward_trace(ctx: Context) -> Response:
     require(ctx.user, "trace", Action.read)
     reject_unknown_params(ctx.request, ())
-    return JSON(trace.forward(ctx.session, ctx.user, "site", _id(ctx)))
+    return JSON(trace.forward(ctx.session, ctx.user, "site", ctx.record_id()))
 
 
 @router.route(
@@ -290,7 +277,7 @@ def site_forward_trace(ctx: Context) -> Response:
 def miner_forward_trace(ctx: Context) -> Response:
     require(ctx.user, "trace", Action.read)
     reject_unknown_params(ctx.request, ())
-    return JSON(trace.forward(ctx.session, ctx.user, "miner", _id(ctx)))
+    return JSON(trace.forward(ctx.session, ctx.user, "miner", ctx.record_id()))
 
 
 # --- mass balance ---------------------------------------------------------------------------------
@@ -375,7 +362,7 @@ def lot_epcis(ctx: Context) -> Response:
 )
 def verify_chain(ctx: Context) -> Response:
     require(ctx.user, "custody_chain", Action.read)
-    chain_id = _id(ctx)
+    chain_id = ctx.record_id()
     if not queries.chain_visible(ctx.user, chain_id):
         raise NotFound(f"no custody chain {chain_id} in your scope")
     count, breaks = chain.verify(ctx.session, chain_id)

@@ -12,6 +12,9 @@ from starlette.responses import Response
 from backend.api.inputs import parse_feature_input, parse_model
 from backend.api.jsonio import JSON, GeoJSON
 from backend.api.listing import (
+    Q_CURSOR,
+    Q_LIMIT,
+    Q_SINCE,
     bbox_param,
     enum_param,
     feature_collection,
@@ -70,13 +73,6 @@ from backend.registry.schemas import (
 router = Router("registry")
 API = "/api/v1"
 
-Q_LIMIT = QueryParam("limit", "page size", {"type": "integer", "minimum": 1})
-Q_CURSOR = QueryParam("cursor", "`next_cursor` of the previous page")
-Q_SINCE = QueryParam(
-    "updated_since",
-    "only records changed after this RFC 3339 time",
-    {"type": "string", "format": "date-time"},
-)
 Q_BBOX = QueryParam("bbox", "minLon,minLat,maxLon,maxLat (WGS 84)")
 Q_DISTRICT = QueryParam("district", "district code, e.g. SL-E-KO")
 
@@ -87,14 +83,6 @@ def _q_enum(name: str, values: type[Any]) -> QueryParam:
         f"one of {', '.join(v.value for v in values)}",
         {"type": "string", "enum": [v.value for v in values]},
     )
-
-
-def _id(ctx: Context) -> uuid.UUID:
-    raw = ctx.path["id"]
-    try:
-        return uuid.UUID(raw)
-    except ValueError as exc:
-        raise NotFound(f"{raw} is not a record id") from exc
 
 
 def _values(e: type[Any]) -> list[str]:
@@ -265,7 +253,7 @@ def create_organisation(ctx: Context) -> Response:
 )
 def get_organisation(ctx: Context) -> Response:
     require(ctx.user, "organisation", Action.read)
-    row = ctx.session.get(Organisation, _id(ctx))
+    row = ctx.session.get(Organisation, ctx.record_id())
     if row is None:
         raise NotFound(f"no organisation {ctx.path['id']}")
     return JSON(views.organisation_public(row))
@@ -282,7 +270,7 @@ def get_organisation(ctx: Context) -> Response:
 def update_organisation(ctx: Context) -> Response:
     props = parse_model(OrganisationUpdate, ctx.body)
     row = service.update_organisation(
-        session=ctx.session, principal=ctx.user, organisation_id=_id(ctx), props=props
+        session=ctx.session, principal=ctx.user, organisation_id=ctx.record_id(), props=props
     )
     return JSON(views.organisation_public(row))
 
@@ -350,7 +338,9 @@ def create_miner(ctx: Context) -> Response:
 @router.route("GET", API + "/miners/{id}", "Read a miner", response=MinerPublic, errors=(403, 404))
 def get_miner(ctx: Context) -> Response:
     require(ctx.user, "miner", Action.read)
-    row = queries.one(ctx.session, queries.miners(ctx.user, queries.Filters()), Miner, _id(ctx))
+    row = queries.one(
+        ctx.session, queries.miners(ctx.user, queries.Filters()), Miner, ctx.record_id()
+    )
     if row is None:
         raise NotFound(f"no miner {ctx.path['id']} in your scope")
     return JSON(_miner_out(ctx, [row])[0])
@@ -368,7 +358,7 @@ def update_miner(ctx: Context) -> Response:
     require(ctx.user, "miner", Action.write)
     props = parse_model(MinerUpdate, ctx.body)
     row = service.update_miner(
-        session=ctx.session, principal=ctx.user, miner_id=_id(ctx), props=props
+        session=ctx.session, principal=ctx.user, miner_id=ctx.record_id(), props=props
     )
     return JSON(_miner_out(ctx, [row])[0])
 
@@ -388,7 +378,9 @@ def _holder_name(names: dict[uuid.UUID, str], lic: Licence) -> str | None:
 
 
 def _one_licence(ctx: Context) -> Licence:
-    row = queries.one(ctx.session, queries.licences(ctx.user, queries.Filters()), Licence, _id(ctx))
+    row = queries.one(
+        ctx.session, queries.licences(ctx.user, queries.Filters()), Licence, ctx.record_id()
+    )
     if row is None:
         raise NotFound(f"no licence {ctx.path['id']} in your scope")
     return row
@@ -486,7 +478,7 @@ def update_licence(ctx: Context) -> Response:
         session=ctx.session,
         principal=ctx.user,
         settings=ctx.settings,
-        licence_id=_id(ctx),
+        licence_id=ctx.record_id(),
         geometry=geometry,
         props=props,
     )
@@ -510,7 +502,7 @@ def change_licence_status(ctx: Context) -> Response:
         session=ctx.session,
         principal=ctx.user,
         settings=ctx.settings,
-        licence_id=_id(ctx),
+        licence_id=ctx.record_id(),
         change=change,
     )
     return GeoJSON(_licence_features(ctx, [row])[0])
@@ -610,7 +602,9 @@ def create_site(ctx: Context) -> Response:
 )
 def get_site(ctx: Context) -> Response:
     require(ctx.user, "site", Action.read)
-    row = queries.one(ctx.session, queries.sites(ctx.user, queries.Filters()), Site, _id(ctx))
+    row = queries.one(
+        ctx.session, queries.sites(ctx.user, queries.Filters()), Site, ctx.record_id()
+    )
     if row is None:
         raise NotFound(f"no site {ctx.path['id']} in your scope")
     return GeoJSON(views.site_feature(row))
@@ -633,7 +627,7 @@ def update_site(ctx: Context) -> Response:
         session=ctx.session,
         principal=ctx.user,
         settings=ctx.settings,
-        site_id=_id(ctx),
+        site_id=ctx.record_id(),
         geometry=geometry,
         props=props,
     )
@@ -712,7 +706,9 @@ def create_visit(ctx: Context) -> Response:
 )
 def get_visit(ctx: Context) -> Response:
     require(ctx.user, "site_visit", Action.read)
-    row = queries.one(ctx.session, queries.visits(ctx.user, queries.Filters()), SiteVisit, _id(ctx))
+    row = queries.one(
+        ctx.session, queries.visits(ctx.user, queries.Filters()), SiteVisit, ctx.record_id()
+    )
     if row is None:
         raise NotFound(f"no site visit {ctx.path['id']} in your scope")
     return GeoJSON(views.visit_feature(row, ctx.user))
@@ -735,7 +731,7 @@ def update_visit(ctx: Context) -> Response:
         session=ctx.session,
         principal=ctx.user,
         settings=ctx.settings,
-        visit_id=_id(ctx),
+        visit_id=ctx.record_id(),
         geometry=geometry,
         props=props,
     )
@@ -767,61 +763,31 @@ def _tombstone(row: Any) -> Response:
     return JSON(Tombstone(id=row.id, version=row.version, deleted_at=row.deleted_at).model_dump())
 
 
-@router.route(
-    "DELETE",
-    API + "/miners/{id}",
-    "Delete a miner (a tombstone: the row is kept)",
-    response=Tombstone,
-    query=(Q_VERSION,),
-    errors=(403, 404, 409, 422),
-)
-def delete_miner(ctx: Context) -> Response:
-    require(ctx.user, "miner", Action.write)
-    row = service.delete_record(
-        session=ctx.session,
-        principal=ctx.user,
-        entity="miner",
-        record_id=_id(ctx),
-        version=_version_param(ctx),
-    )
-    return _tombstone(row)
+def _delete_route(entity: str, path: str, label: str) -> None:
+    """DELETE for a resource whose delete is a tombstone (the same use case for each)."""
+
+    def delete(ctx: Context) -> Response:
+        require(ctx.user, entity, Action.write)
+        row = service.delete_record(
+            session=ctx.session,
+            principal=ctx.user,
+            entity=entity,
+            record_id=ctx.record_id(),
+            version=_version_param(ctx),
+        )
+        return _tombstone(row)
+
+    delete.__name__ = f"delete_{entity}"
+    router.route(
+        "DELETE",
+        API + path,
+        f"Delete a {label} (a tombstone: the row is kept)",
+        response=Tombstone,
+        query=(Q_VERSION,),
+        errors=(403, 404, 409, 422),
+    )(delete)
 
 
-@router.route(
-    "DELETE",
-    API + "/sites/{id}",
-    "Delete a site (a tombstone: the row is kept)",
-    response=Tombstone,
-    query=(Q_VERSION,),
-    errors=(403, 404, 409, 422),
-)
-def delete_site(ctx: Context) -> Response:
-    require(ctx.user, "site", Action.write)
-    row = service.delete_record(
-        session=ctx.session,
-        principal=ctx.user,
-        entity="site",
-        record_id=_id(ctx),
-        version=_version_param(ctx),
-    )
-    return _tombstone(row)
-
-
-@router.route(
-    "DELETE",
-    API + "/site-visits/{id}",
-    "Delete a site visit (a tombstone: the row is kept)",
-    response=Tombstone,
-    query=(Q_VERSION,),
-    errors=(403, 404, 409, 422),
-)
-def delete_visit(ctx: Context) -> Response:
-    require(ctx.user, "site_visit", Action.write)
-    row = service.delete_record(
-        session=ctx.session,
-        principal=ctx.user,
-        entity="site_visit",
-        record_id=_id(ctx),
-        version=_version_param(ctx),
-    )
-    return _tombstone(row)
+_delete_route("miner", "/miners/{id}", "miner")
+_delete_route("site", "/sites/{id}", "site")
+_delete_route("site_visit", "/site-visits/{id}", "site visit")

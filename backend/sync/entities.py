@@ -256,15 +256,22 @@ class MinerEntity(Entity):
         return data
 
 
-class SiteEntity(Entity):
-    name, model, writable = "site", Site, True
+class GeometricEntity(Entity):
+    """An entity whose ops carry a GeoJSON `geometry` beside REST-style properties."""
+
+    create_props: ClassVar[Any]
+    update_props: ClassVar[Any]
+    create_case: ClassVar[Callable[..., Any]]
+    update_case: ClassVar[Callable[..., Any]]
+    id_kwarg: ClassVar[str]
 
     def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
         fields = dict(fields)
         geometry = self.geometry(fields, required=True)
-        props = self.parse(SiteCreate, {**fields, "id": str(record_id)})
+        props = self.parse(self.create_props, {**fields, "id": str(record_id)})
+        case = type(self).create_case
         return self.run(
-            lambda: service.create_site(
+            lambda: case(
                 session=ctx.session,
                 principal=ctx.actor,
                 settings=self.settings,
@@ -278,21 +285,30 @@ class SiteEntity(Entity):
     ) -> int:
         fields = dict(fields)
         geometry = self.geometry(fields, required=False)
-        props = self.parse(SiteUpdate, {**fields, "version": version})
+        props = self.parse(self.update_props, {**fields, "version": version})
+        case = type(self).update_case
         return self.run(
-            lambda: service.update_site(
+            lambda: case(
                 session=ctx.session,
                 principal=ctx.actor,
                 settings=self.settings,
-                site_id=record_id,
                 geometry=geometry,
                 props=props,
+                **{self.id_kwarg: record_id},
             )
         )
 
 
-class SiteVisitEntity(Entity):
+class SiteEntity(GeometricEntity):
+    name, model, writable = "site", Site, True
+    create_props, update_props = SiteCreate, SiteUpdate
+    create_case, update_case, id_kwarg = service.create_site, service.update_site, "site_id"
+
+
+class SiteVisitEntity(GeometricEntity):
     name, model, writable = "site_visit", SiteVisit, True
+    create_props, update_props = SiteVisitCreate, SiteVisitUpdate
+    create_case, update_case, id_kwarg = service.create_visit, service.update_visit, "visit_id"
 
     def prepare(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> Any:
         geometry = self.geometry(fields, required=True)
@@ -316,37 +332,6 @@ class SiteVisitEntity(Entity):
                 continue  # the item's own checks will name the field
         service.preload_sites(ctx.session, ctx.actor, site_ids)
         return super().create_many(ctx, items)
-
-    def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
-        fields = dict(fields)
-        geometry = self.geometry(fields, required=True)
-        props = self.parse(SiteVisitCreate, {**fields, "id": str(record_id)})
-        return self.run(
-            lambda: service.create_visit(
-                session=ctx.session,
-                principal=ctx.actor,
-                settings=self.settings,
-                geometry=geometry,
-                props=props,
-            )
-        )
-
-    def update(
-        self, ctx: ApplyContext, record_id: uuid.UUID, version: int, fields: dict[str, Any]
-    ) -> int:
-        fields = dict(fields)
-        geometry = self.geometry(fields, required=False)
-        props = self.parse(SiteVisitUpdate, {**fields, "version": version})
-        return self.run(
-            lambda: service.update_visit(
-                session=ctx.session,
-                principal=ctx.actor,
-                settings=self.settings,
-                visit_id=record_id,
-                geometry=geometry,
-                props=props,
-            )
-        )
 
 
 class CustodyEventEntity(Entity):

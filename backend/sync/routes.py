@@ -52,6 +52,12 @@ SYNC = "/sync/v1"
 SUPERVISORS = frozenset({Role.admin, Role.ministry})
 
 
+def sync_engine(ctx: Context) -> SyncEngine:
+    """The application's sync engine, built once at start-up (see backend.app)."""
+    engine: SyncEngine = ctx.request.app.state.sync_engine
+    return engine
+
+
 def engine_for(settings: Settings) -> SyncEngine:
     return SyncEngine(
         build_registry(settings),
@@ -194,10 +200,7 @@ def list_devices(ctx: Context) -> Response:
 )
 def revoke_device(ctx: Context) -> Response:
     _supervisor(ctx.user)
-    try:
-        device = ctx.session.get(SyncDevice, uuid.UUID(ctx.path["id"]))
-    except ValueError:
-        device = None
+    device = ctx.session.get(SyncDevice, ctx.record_id())
     if device is None:
         raise NotFound(f"no device {ctx.path['id']}")
     before = _device_info(device)
@@ -252,9 +255,7 @@ def push(ctx: Context) -> Response:
         # One push per device at a time: a resend racing its unanswered original waits for
         # it, then finds its ops in the ledger and answers `duplicate` with their outcome.
         device = _device(session, ctx.user, lock=True)
-        response = engine_for(ctx.settings).push(
-            session, device=device, actor=ctx.user, request=request
-        )
+        response = sync_engine(ctx).push(session, device=device, actor=ctx.user, request=request)
     return JSON(response.model_dump(mode="json"))
 
 
@@ -290,7 +291,7 @@ def pull(ctx: Context) -> Response:
         positions = feed.decode_cursor(ctx.query.get("cursor"))
     except feed.BadCursor as exc:
         raise ValidationFailed(str(exc), errors=[FieldError("/query/cursor", str(exc))]) from exc
-    registry = build_registry(settings)
+    registry = sync_engine(ctx).registry
     scopes = registry.scopes_for(ctx.user)
     factory: sessionmaker[Session] = ctx.request.app.state.sessions
     actor = ctx.user
@@ -380,10 +381,7 @@ def list_conflicts(ctx: Context) -> Response:
 def resolve_conflict(ctx: Context) -> Response:
     _supervisor(ctx.user)
     body = parse_model(ConflictResolution, ctx.body)
-    try:
-        conflict = ctx.session.get(SyncConflict, uuid.UUID(ctx.path["id"]))
-    except ValueError:
-        conflict = None
+    conflict = ctx.session.get(SyncConflict, ctx.record_id())
     if conflict is None:
         raise NotFound(f"no conflict {ctx.path['id']}")
     try:
@@ -392,7 +390,7 @@ def resolve_conflict(ctx: Context) -> Response:
             assert conflict is not None
             conflicts.resolve(
                 session,
-                build_registry(ctx.settings),
+                sync_engine(ctx).registry,
                 conflict=conflict,
                 resolution=body,
                 actor=ctx.user,
@@ -509,7 +507,7 @@ class MissingPage(BaseModel):
     response=MissingPage,
 )
 def missing(ctx: Context) -> Response:
-    registry = build_registry(ctx.settings)
+    registry = sync_engine(ctx).registry
     hashes: set[str] = set()
     for source in registry.missing_attachments:
         hashes.update(source(ctx.session))

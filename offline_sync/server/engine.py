@@ -225,10 +225,9 @@ class Engine:
         self, ctx: ApplyContext, device: SyncDevice, op: Op, offset_ms: int, now: datetime
     ) -> OpResult:
         session = ctx.session
-        content_hash = op.content_hash()
         seen = session.get(SyncOp, op.op_id)
         if seen is not None:
-            if seen.content_hash != content_hash:
+            if seen.content_hash != op.content_hash():
                 return _rejected(
                     op,
                     "op-id-reused",
