@@ -53,9 +53,7 @@ def data_version(session: Session, lot_id: uuid.UUID) -> str:
     for h in hashes:
         digest.update(h.encode())
     for model in REGISTRY_TABLES:
-        latest, count = session.execute(
-            select(func.max(col(model.updated_at)), func.count())
-        ).one()
+        latest, count = session.execute(select(func.max(col(model.updated_at)), func.count())).one()
         digest.update(f"|{model.__tablename__}:{latest}:{count}".encode())
     return digest.hexdigest()
 

@@ -346,7 +346,9 @@ class CustodyEventEntity(Entity):
         except AppError as err:
             raise rejected(err) from err
         return self.run(
-            lambda: custody.record_event(session=ctx.session, principal=ctx.actor, body=body)
+            lambda: custody.record_event(
+                session=ctx.session, principal=ctx.actor, body=body, settings=self.settings
+            )
         )
 
     def update(
