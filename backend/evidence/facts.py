@@ -76,6 +76,8 @@ class Rate:
 @dataclass(frozen=True)
 class Profile:
     region_code: str
+    built_at: datetime
+    lots: int
     stones: int
     carats: Decimal
     usd_value: Decimal
@@ -170,18 +172,18 @@ def load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | Non
     sites: dict[uuid.UUID, SiteFacts] = {}
     site_licences: set[uuid.UUID] = set()
     for batch in chunks(sorted(site_ids)):
-        for row in session.scalars(select(Site).where(col(Site.id).in_(batch))):
-            if row.licence_id is not None:
-                site_licences.add(row.licence_id)
-            sites[row.id] = SiteFacts(
-                id=row.id,
-                name=row.name,
-                district_code=row.district_code,
+        for site in session.scalars(select(Site).where(col(Site.id).in_(batch))):
+            if site.licence_id is not None:
+                site_licences.add(site.licence_id)
+            sites[site.id] = SiteFacts(
+                id=site.id,
+                name=site.name,
+                district_code=site.district_code,
                 region_code=None,
-                licence_id=row.licence_id,
-                status=row.status,
-                deleted=row.deleted_at is not None,
-                shape=from_db(row.geometry),
+                licence_id=site.licence_id,
+                status=site.status,
+                deleted=site.deleted_at is not None,
+                shape=from_db(site.geometry),
             )
 
     licences: dict[uuid.UUID, list[LicenceFacts]] = defaultdict(list)
@@ -196,11 +198,11 @@ def load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | Non
                 )
             )
         ):
-            facts = _licence_facts(row)
-            by_id[row.id] = facts
+            lic = _licence_facts(row)
+            by_id[row.id] = lic
             holder = row.holder_miner_id or row.holder_organisation_id
             if holder is not None:
-                licences[holder].append(facts)
+                licences[holder].append(lic)
     missing = sorted(site_licences - set(by_id))
     for batch in chunks(missing):
         for row in session.scalars(select(Licence).where(col(Licence.id).in_(batch))):
@@ -289,7 +291,13 @@ def latest_profiles(session: Session) -> dict[str, Profile]:
     )
     return {
         r.region_code: Profile(
-            r.region_code, r.stones, r.carats, r.usd_value, dict(r.size_classes or {})
+            r.region_code,
+            r.built_at,
+            r.lots,
+            r.stones,
+            r.carats,
+            r.usd_value,
+            dict(r.size_classes or {}),
         )
         for r in rows
     }
@@ -304,7 +312,7 @@ def site_activity(
     produced: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
     visits: dict[uuid.UUID, list[int]] = defaultdict(list)
     for batch in chunks(site_ids):
-        for site_id, kind, total in session.execute(
+        for event_site, kind, total in session.execute(
             select(col(CustodyEvent.site_id), col(CustodyEvent.kind), func.sum(EventOutput.carats))
             .join(EventOutput, col(EventOutput.event_id) == col(CustodyEvent.id))
             .where(
@@ -316,7 +324,8 @@ def site_activity(
             .group_by(col(CustodyEvent.site_id), col(CustodyEvent.kind))
         ):
             target = sold if kind == EventKind.purchase else produced
-            target[site_id] += Decimal(total or 0)
+            if event_site is not None:
+                target[event_site] += Decimal(total or 0)
         for site_id, diggers in session.execute(
             select(col(SiteVisit.site_id), col(SiteVisit.diggers_counted)).where(
                 col(SiteVisit.site_id).in_(batch),

@@ -20,7 +20,10 @@ from backend.audit.service import record as audit
 from backend.auth.principal import Principal
 from backend.custody.models import CustodyEvent, EventOutput
 from backend.custody.trace import ancestors
-from backend.evidence.models import EvidenceOverride, EvidenceReport
+from backend.evidence.models import (
+    EvidenceOverride,
+    EvidenceReport,
+)
 from backend.registry.models import Licence, Miner, Organisation, Site, SiteVisit
 
 # Registry tables whose rows the checks read; any write to them moves `updated_at`.
@@ -37,7 +40,7 @@ def latest_report(session: Session, lot_id: uuid.UUID) -> EvidenceReport | None:
 
 
 def data_version(session: Session, lot_id: uuid.UUID) -> str:
-    """SHA-256 over the hashes of the events behind the lot and the registry's latest writes.
+    """SHA-256 over the hashes of the events behind the lot and the latest writes it reads.
 
     Custody events are append-only and hash-chained, so their hashes name the trace exactly;
     registry rows carry `updated_at`, so their maximum and count change with any write.
