@@ -93,12 +93,21 @@ def pooled(observed: Sequence[float], expected: Sequence[float]) -> tuple[list[f
     return obs_out, exp_out
 
 
-def g_test(counts: Mapping[str, int], shares: Mapping[str, float], order: Sequence[str]) -> GTest:
+def g_test(
+    counts: Mapping[str, int],
+    shares: Mapping[str, float],
+    order: Sequence[str],
+    reference_stones: int | None = None,
+) -> GTest:
     """G-test of `counts` (stones per class) against the profile's class `shares`.
 
     `order` lists the classes from smallest to largest stones, so pooling merges neighbours.
-    A class the profile has never seen gets a tiny share (1e-6), so stones in it weigh heavily.
+    With `reference_stones` (the profile's own sample size) it is the two-sample test of
+    homogeneity, which allows for the profile's own sampling noise; without it the profile's
+    shares are taken as exact. A class the profile has never seen gets a tiny share (1e-6).
     """
+    if reference_stones is not None and reference_stones > 0:
+        return _homogeneity(counts, shares, order, reference_stones)
     names = list(order) + sorted(k for k in set(counts) | set(shares) if k not in order)
     n = sum(counts.get(k, 0) for k in names)
     total_share = sum(max(shares.get(k, 0.0), 0.0) for k in names)
@@ -129,3 +138,46 @@ def mixture(
         for k, v in shares.items():
             out[k] = out.get(k, 0.0) + (v / s) * (weight / total)
     return out
+
+
+def _homogeneity(
+    counts: Mapping[str, int], shares: Mapping[str, float], order: Sequence[str], m: int
+) -> GTest:
+    names = list(order) + sorted(k for k in set(counts) | set(shares) if k not in order)
+    total_share = sum(max(shares.get(k, 0.0), 0.0) for k in names)
+    n = sum(counts.get(k, 0) for k in names)
+    if n == 0 or total_share <= 0:
+        return GTest(0.0, 0, 1.0, n, 0)
+    a = [float(counts.get(k, 0)) for k in names]
+    b = [m * max(shares.get(k, 0.0), 0.0) / total_share for k in names]
+    col_tot = [x + y for x, y in zip(a, b, strict=True)]
+    grand = n + float(m)
+    # expected counts of the parcel row; pool neighbours until both rows expect >= MIN_EXPECTED
+    ea = [c * n / grand for c in col_tot]
+    eb = [c * m / grand for c in col_tot]
+    pa: list[float] = []
+    pb: list[float] = []
+    qa: list[float] = []
+    qb: list[float] = []
+    acc = [0.0, 0.0, 0.0, 0.0]
+    for x, y, ex, ey in zip(a, b, ea, eb, strict=True):
+        acc = [acc[0] + x, acc[1] + y, acc[2] + ex, acc[3] + ey]
+        if min(acc[2], acc[3]) >= MIN_EXPECTED:
+            pa.append(acc[0])
+            pb.append(acc[1])
+            qa.append(acc[2])
+            qb.append(acc[3])
+            acc = [0.0, 0.0, 0.0, 0.0]
+    if any(acc):
+        if pa:
+            pa[-1] += acc[0]
+            pb[-1] += acc[1]
+            qa[-1] += acc[2]
+            qb[-1] += acc[3]
+        else:
+            pa, pb, qa, qb = [acc[0]], [acc[1]], [acc[2]], [acc[3]]
+    g = 0.0
+    for obs, exp in ((pa, qa), (pb, qb)):
+        g += 2.0 * sum(o * math.log(o / e) for o, e in zip(obs, exp, strict=True) if o > 0)
+    dof = len(pa) - 1
+    return GTest(g, dof, chi2_sf(g, dof), n, len(pa))

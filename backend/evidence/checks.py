@@ -412,6 +412,7 @@ def check_footprint(f: Facts) -> Result:
         result.records = [str(lot.id)]
         return result
     blend: list[tuple[dict[str, float], float]] = []
+    reference = min(f.profiles[r].stones for r in by_region)
     usd_ref = Decimal(0)
     total_share = sum(by_region.values(), Decimal(0))
     for region, share in by_region.items():
@@ -422,10 +423,11 @@ def check_footprint(f: Facts) -> Result:
         if prof.carats > 0 and total_share > 0:
             usd_ref += (prof.usd_value / prof.carats) * share / total_share
     expected = mixture(blend)
-    test = g_test(lot.size_classes, expected, SIZE_CLASS_ORDER)
+    test = g_test(lot.size_classes, expected, SIZE_CLASS_ORDER, reference_stones=reference)
     regions = ", ".join(sorted(by_region))
     result.measures = {
-        "test": "G-test (log-likelihood ratio) against the claimed regions' profile",
+        "test": "G-test of homogeneity: parcel against the claimed regions' profile",
+        "profile_stones": reference,
         "g": round(test.statistic, 3),
         "dof": test.dof,
         "p_value": test.p_value,

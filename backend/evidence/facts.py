@@ -306,7 +306,7 @@ def latest_profiles(session: Session) -> dict[str, Profile]:
 def site_activity(
     session: Session, site_ids: list[uuid.UUID], until: datetime, window_days: int
 ) -> dict[uuid.UUID, SiteActivity]:
-    """Carats sold and produced at each site, and its visits, in the window ending `until`."""
+    """Carats sold and produced at each site in the window ending `until`; visits since then."""
     since = until - timedelta(days=window_days)
     sold: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
     produced: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
@@ -330,8 +330,8 @@ def site_activity(
             select(col(SiteVisit.site_id), col(SiteVisit.diggers_counted)).where(
                 col(SiteVisit.site_id).in_(batch),
                 col(SiteVisit.deleted_at).is_(None),
+                # a count made after the sales still measures the site's workforce
                 col(SiteVisit.visited_at) > since,
-                col(SiteVisit.visited_at) <= until,
             )
         ):
             visits[site_id].append(diggers)

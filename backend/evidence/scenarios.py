@@ -110,6 +110,7 @@ GUINEA = Polygon([(-10.11, 9.18), (-10.10, 9.18), (-10.10, 9.19), (-10.11, 9.19)
 class Config:
     seed: int = 7
     history_parcels: int = 6  # clean parcels recorded before the profiles are built
+    history_purchases: int = 0  # and purchases per region kept in the buyers' stock
     clean_parcels: int = 20
     frauds_each: int = 2
     sites_per_region: int = 6
@@ -119,6 +120,9 @@ class Config:
     lots_per_parcel: int = 3  # buyer lots consolidated into one export parcel
     purchases_per_lot: int = 8
     days: int = 240
+    regions: tuple[str, ...] = ("SL-E", "SL-S")
+    # set the regions' capacity rates (ct per digger-day) through the ministry's use case
+    rate: Decimal | None = None
 
 
 @dataclass
@@ -185,6 +189,10 @@ class Economy:
         self.buyers: list[Actor] = []
         self.exporter: Actor | None = None
         self.clock = self.start
+        cfg = self.config
+        parcels = cfg.history_parcels + cfg.clean_parcels + cfg.frauds_each * len(FRAUDS)
+        events = parcels * cfg.lots_per_parcel * (cfg.purchases_per_lot + 3) * 1.5
+        self.step_hours = cfg.days * 24 * 0.9 / max(events, 1.0)
 
     # --- set-up ---------------------------------------------------------------------------------
 
@@ -280,7 +288,7 @@ class Economy:
     def setup(self) -> None:
         """Sites (demo sites with active licences), co-licensed miners, visits, buyers."""
         cfg = self.config
-        for region in ("SL-E", "SL-S"):
+        for region in cfg.regions:
             rows = self.session.execute(
                 select(Site)
                 .join(Licence, col(Licence.id) == col(Site.licence_id))
@@ -315,12 +323,23 @@ class Economy:
             for _ in range(cfg.buyers)
         ]
         self.exporter = self._organisation(OrganisationKind.exporter, Role.exporter)
+        if cfg.rate is not None:
+            for region in self.sites:
+                evidence_profiles.set_rate(
+                    session=self.session,
+                    principal=self.admin,
+                    region_code=region,
+                    carats_per_digger_day=cfg.rate,
+                    working_days_per_year=200,
+                    note="scenario",
+                    version=None,
+                )
 
     # --- trading --------------------------------------------------------------------------------
 
-    def tick(self, hours: float = 3.0) -> datetime:
+    def tick(self, hours: float = 1.0) -> datetime:
         """Advance the clock; the rains slow digging and trading down."""
-        step = hours * (2.0 if self.clock.month in RAINY_MONTHS else 1.0)
+        step = hours * self.step_hours * (2.0 if self.clock.month in RAINY_MONTHS else 1.0)
         self.clock += timedelta(hours=step * self.rng.uniform(0.5, 1.5))
         limit = utcnow() - timedelta(minutes=10)
         if self.clock > limit:
@@ -392,7 +411,7 @@ class Economy:
             settings=self.settings,
             body=ConsolidateIn(
                 kind="consolidate",
-                occurred_at=self.tick(1),
+                occurred_at=self.tick(0.3),
                 inputs=[lot.id for lot in lots],
                 output=LotOut(
                     tag=f"{prefix}-{self._uid()}",
@@ -413,7 +432,7 @@ class Economy:
             settings=self.settings,
             body=TransferIn(
                 kind="transfer",
-                occurred_at=self.tick(1),
+                occurred_at=self.tick(0.3),
                 lot_id=lot.id,
                 to_organisation_id=self.exporter.org_id,
             ),
@@ -424,7 +443,7 @@ class Economy:
             settings=self.settings,
             body=AcceptIn(
                 kind="accept",
-                occurred_at=self.tick(1),
+                occurred_at=self.tick(0.3),
                 transfer_event_id=sent.id,
                 output=LotOut(
                     tag=f"A-{self._uid()}",
@@ -460,13 +479,13 @@ class Economy:
         for body in (
             ValueIn(
                 kind="value",
-                occurred_at=self.tick(1),
+                occurred_at=self.tick(0.3),
                 lot_id=parcel.id,
                 usd_value=(value * Decimal("1.15")).quantize(Decimal("0.01")),
             ),
             SealIn(
                 kind="seal",
-                occurred_at=self.tick(1),
+                occurred_at=self.tick(0.3),
                 lot_id=parcel.id,
                 container_id=f"SEAL-{self._uid()}",
             ),
@@ -483,11 +502,11 @@ class Economy:
         trace = lineage(self.session, lot_id)
         return [] if trace is None else [e.id for e in trace.purchases]
 
-    def parcel(self, truth: str) -> ParcelTruth:
-        """One export parcel: buyer lots from both regions' sites, one carrying the fraud."""
+    def parcel(self, truth: str, region: str | None = None) -> ParcelTruth:
+        """One export parcel: buyer lots from one region's sites, one carrying the fraud."""
         assert self.exporter is not None
         cfg = self.config
-        region = self.rng.choice(sorted(self.sites))
+        region = region or self.rng.choice(sorted(self.sites))
         buyers = self.rng.sample(self.buyers, k=min(cfg.lots_per_parcel, len(self.buyers)))
         accepted: list[Lot] = []
         for i, buyer in enumerate(buyers):
@@ -662,8 +681,12 @@ class Economy:
     def run(self) -> Outcome:
         cfg = self.config
         self.setup()
-        for _ in range(cfg.history_parcels):
-            self.parcel(CLEAN)
+        regions = sorted(self.sites)
+        for i in range(cfg.history_parcels):
+            self.parcel(CLEAN, regions[i % len(regions)])
+        for region in regions:
+            for _ in range(cfg.history_purchases):
+                self.purchase(self.rng.choice(self.buyers), self.rng.choice(self.sites[region]))
         evidence_profiles.refresh_profiles(session=self.session, principal=self.office)
         plan = [CLEAN] * cfg.clean_parcels + [f for f in FRAUDS for _ in range(cfg.frauds_each)]
         self.rng.shuffle(plan)
