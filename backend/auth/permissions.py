@@ -49,6 +49,11 @@ PERMISSIONS: dict[tuple[str, Action], frozenset[Role]] = {
     ("balance", Action.read): ALL - {R.donor, R.field_officer},
     ("stock_take", Action.write): frozenset({R.admin, R.ministry, R.buyer, R.exporter}),
     ("custody_chain", Action.read): ALL - {R.donor, R.field_officer},
+    # Incidents name people and places under investigation: not for traders or donors.
+    ("incident", Action.read): frozenset(
+        {R.admin, R.ministry, R.field_officer, R.export_office, R.auditor}
+    ),
+    ("incident", Action.write): frozenset({R.admin, R.ministry, R.field_officer, R.export_office}),
 }
 
 
