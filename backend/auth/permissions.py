@@ -61,6 +61,11 @@ PERMISSIONS: dict[tuple[str, Action], frozenset[Role]] = {
         {R.admin, R.ministry, R.auditor, R.export_office}
     ),
     ("footprint_profile", Action.write): frozenset({R.admin, R.ministry, R.export_office}),
+    # Incidents name people and places under investigation: not for traders or donors.
+    ("incident", Action.read): frozenset(
+        {R.admin, R.ministry, R.field_officer, R.export_office, R.auditor}
+    ),
+    ("incident", Action.write): frozenset({R.admin, R.ministry, R.field_officer, R.export_office}),
 }
 
 
