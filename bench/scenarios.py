@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend import schema  # noqa: E402
-from backend.db import make_engine, session_factory  # noqa: E402
-from backend.evidence.scenarios import CAUGHT_BY, Config, Economy, figures_table  # noqa: E402
-from backend.registry.demo import seed_demo  # noqa: E402
-from backend.settings import Settings  # noqa: E402
-from bench.common import fresh_postgis_database, postgis_url  # noqa: E402
+from backend import schema
+from backend.db import make_engine, session_factory
+from backend.evidence.scenarios import CAUGHT_BY, Config, Economy, figures_table
+from backend.registry.demo import seed_demo
+from backend.settings import Settings
+from bench.common import fresh_postgis_database, postgis_url
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from backend.custody.models import EventKind
 from backend.custody.rules import CONSUMES, TRANSFORMS
 from backend.evidence.facts import Facts
 from backend.evidence.models import Verdict
+from backend.incidents.models import IncidentKind, IncidentStatus
 from backend.registry.models import LicenceKind, OrganisationKind, SiteStatus
 from geodata.footprint import g_test, mixture
 
@@ -489,6 +490,81 @@ def check_origin(f: Facts) -> Result:
     )
 
 
+# --- 8. incidents -------------------------------------------------------------------------------
+
+
+def check_incidents(f: Facts) -> Result:
+    """Open seizures and violations fail; conflict at a site fails every sale made there while
+    it lasted (such sites contribute nothing); open inspection findings warn."""
+    p = Problems()
+    sources = f.trace.sources
+    miners = {e.miner_id for e in sources if e.miner_id}
+    orgs = {e.organisation_id for e in f.trace.events.values() if e.organisation_id}
+    for inc in f.incidents:
+        subject = _subject(f, inc.site_id, inc.miner_id, inc.organisation_id, inc.lot_id)
+        if inc.kind == IncidentKind.armed_group_presence and inc.site_id is not None:
+            during = [
+                e
+                for e in sources
+                if e.site_id == inc.site_id
+                and (inc.status == IncidentStatus.open or inc.occurred_at <= e.occurred_at)
+                and (inc.closed_at is None or e.occurred_at <= inc.closed_at)
+            ]
+            if during:
+                p.add(
+                    Verdict.fail,
+                    f"armed-group presence reported at {subject} ({inc.status}): "
+                    f"{len(during)} sale(s) from it contribute nothing and cannot be certified",
+                    inc.id,
+                    inc.site_id,
+                    *(e.id for e in during[:20]),
+                )
+            continue
+        if inc.status != IncidentStatus.open:
+            continue
+        named = (
+            inc.site_id in f.sites
+            or inc.miner_id in miners
+            or inc.organisation_id in orgs
+            or inc.lot_id in f.trace.lots
+        )
+        if not named:
+            continue
+        verdict = Verdict.warn if inc.kind == IncidentKind.inspection_finding else Verdict.fail
+        p.add(
+            verdict,
+            f"an open {inc.kind.replace('_', ' ')} concerns {subject}: {inc.summary[:120]}",
+            inc.id,
+            inc.site_id,
+            inc.miner_id,
+            inc.organisation_id,
+            inc.lot_id,
+        )
+    return p.result(
+        "incidents",
+        f"No open incident concerns the {len(f.sites)} sites, miners, organisations or lots of "
+        "this trace, and none of its sites is conflict-affected.",
+    )
+
+
+def _subject(
+    f: Facts,
+    site_id: uuid.UUID | None,
+    miner_id: uuid.UUID | None,
+    org_id: uuid.UUID | None,
+    lot_id: uuid.UUID | None,
+) -> str:
+    if site_id is not None and site_id in f.sites:
+        return f"site {f.sites[site_id].name}"
+    if org_id is not None:
+        return f.organisation_names.get(org_id, f"organisation {org_id}")
+    if lot_id is not None and lot_id in f.trace.lots:
+        return f"lot {f.trace.lots[lot_id].tag}"
+    if miner_id is not None:
+        return f"miner {miner_id}"
+    return "a record of the trace"
+
+
 CHECKS: tuple[Callable[[Facts], Result], ...] = (
     check_licences,
     check_sites,
@@ -497,6 +573,7 @@ CHECKS: tuple[Callable[[Facts], Result], ...] = (
     check_production,
     check_footprint,
     check_origin,
+    check_incidents,
 )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, or_, select
@@ -22,6 +22,7 @@ from backend.controls.licences import LicenceFacts
 from backend.custody.lineage import Lineage, lineage
 from backend.custody.models import CustodyEvent, EventKind, EventOutput, LotOrigin
 from backend.evidence.models import CapacityRate, FootprintProfile
+from backend.incidents.models import Incident
 from backend.registry.models import (
     Jurisdiction,
     JurisdictionLevel,
@@ -52,6 +53,20 @@ class SiteFacts:
     status: str
     deleted: bool
     shape: BaseGeometry | None
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    id: uuid.UUID
+    kind: str
+    status: str
+    occurred_at: datetime
+    closed_at: datetime | None
+    site_id: uuid.UUID | None
+    miner_id: uuid.UUID | None
+    organisation_id: uuid.UUID | None
+    lot_id: uuid.UUID | None
+    summary: str
 
 
 @dataclass(frozen=True)
@@ -99,7 +114,7 @@ class Facts:
     rates: dict[str, Rate]
     profiles: dict[str, Profile]
     placement: dict[uuid.UUID, str | None] = field(default_factory=dict)
-    incidents: list[Any] = field(default_factory=list)
+    incidents: list[IncidentFacts] = field(default_factory=list)
 
     def region_of(self, district_code: str | None) -> str | None:
         seen = 0
@@ -256,6 +271,9 @@ def load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | Non
         )
         for sid, site in facts.sites.items()
     }
+    facts.incidents = incidents_about(
+        session, sorted(sites), sorted(miners), sorted(orgs), sorted(trace.lots)
+    )
     latest = max((e.occurred_at for e in trace.sources), default=None)
     if latest is not None:
         facts.activity = site_activity(
@@ -345,3 +363,35 @@ def site_activity(
         )
         for s in site_ids
     }
+
+
+def incidents_about(
+    session: Session,
+    site_ids: list[uuid.UUID],
+    miner_ids: list[uuid.UUID],
+    organisation_ids: list[uuid.UUID],
+    lot_ids: list[uuid.UUID],
+) -> list[IncidentFacts]:
+    """Incidents, open or closed, about any site, miner, organisation or lot of the trace."""
+    found: dict[uuid.UUID, IncidentFacts] = {}
+    for column, ids in (
+        (Incident.site_id, site_ids),
+        (Incident.miner_id, miner_ids),
+        (Incident.organisation_id, organisation_ids),
+        (Incident.lot_id, lot_ids),
+    ):
+        for batch in chunks(ids):
+            for row in session.scalars(select(Incident).where(col(column).in_(batch))):
+                found[row.id] = IncidentFacts(
+                    id=row.id,
+                    kind=row.kind,
+                    status=row.status,
+                    occurred_at=row.occurred_at,
+                    closed_at=row.closed_at,
+                    site_id=row.site_id,
+                    miner_id=row.miner_id,
+                    organisation_id=row.organisation_id,
+                    lot_id=row.lot_id,
+                    summary=row.summary,
+                )
+    return sorted(found.values(), key=lambda i: (i.occurred_at, i.id))

@@ -47,6 +47,9 @@ from backend.evidence import facts as evidence_facts
 from backend.evidence import profiles as evidence_profiles
 from backend.evidence.models import EvidenceReport
 from backend.evidence.service import compute_report
+from backend.incidents import service as incidents
+from backend.incidents.models import IncidentKind
+from backend.incidents.schemas import IncidentCreate
 from backend.registry import service as registry
 from backend.registry.models import (
     Jurisdiction,
@@ -78,6 +81,7 @@ FRAUDS = (
     "consumed_twice",
     "over_capacity",
     "foreign_footprint",
+    "open_seizure",
 )
 # The check each fraud must fail.
 CAUGHT_BY = {
@@ -121,6 +125,7 @@ class Config:
     purchases_per_lot: int = 8
     days: int = 240
     regions: tuple[str, ...] = ("SL-E", "SL-S")
+    value_parcels: bool = True  # the export office values each parcel before sealing it
     # set the regions' capacity rates (ct per digger-day) through the ministry's use case
     rate: Decimal | None = None
 
@@ -464,32 +469,38 @@ class Economy:
         return self.consolidate(buyer.principal, lots, "B")
 
     def seal(self, parcel: Lot) -> Lot:
-        value = sum(
-            (
-                Decimal(v or 0)
-                for v in self.session.scalars(
-                    select(col(CustodyEvent.usd_value)).where(
-                        col(CustodyEvent.kind) == "purchase",
-                        col(CustodyEvent.id).in_(self._purchases_of(parcel.id)),
+        """The export office values the parcel (if configured) at its purchase value plus 15 %,
+        then seals it."""
+        bodies: list[ValueIn | SealIn] = []
+        if self.config.value_parcels:
+            value = sum(
+                (
+                    Decimal(v or 0)
+                    for v in self.session.scalars(
+                        select(col(CustodyEvent.usd_value)).where(
+                            col(CustodyEvent.id).in_(self._purchases_of(parcel.id))
+                        )
                     )
+                ),
+                Decimal(0),
+            )
+            bodies.append(
+                ValueIn(
+                    kind="value",
+                    occurred_at=self.tick(0.3),
+                    lot_id=parcel.id,
+                    usd_value=(value * Decimal("1.15")).quantize(Decimal("0.01")),
                 )
-            ),
-            Decimal(0),
-        )
-        for body in (
-            ValueIn(
-                kind="value",
-                occurred_at=self.tick(0.3),
-                lot_id=parcel.id,
-                usd_value=(value * Decimal("1.15")).quantize(Decimal("0.01")),
-            ),
+            )
+        bodies.append(
             SealIn(
                 kind="seal",
                 occurred_at=self.tick(0.3),
                 lot_id=parcel.id,
                 container_id=f"SEAL-{self._uid()}",
-            ),
-        ):
+            )
+        )
+        for body in bodies:
             custody.record_event(
                 session=self.session, principal=self.office, settings=self.settings, body=body
             )
@@ -514,7 +525,12 @@ class Economy:
                 accepted.append(self.tainted_lot(truth, buyer, region))
             else:
                 accepted.append(self.hand_over(buyer, self.buyer_lot(buyer, region)))
-        parcel = self.consolidate(self.exporter.principal, accepted, "EXP")
+        # one accepted lot is sealed as it is; several are consolidated into the parcel first
+        parcel = (
+            self.consolidate(self.exporter.principal, accepted, "EXP")
+            if len(accepted) > 1
+            else accepted[0]
+        )
         parcel = self.seal(parcel)
         found = ParcelTruth(parcel.id, parcel.tag, truth)
         self.parcels.append(found)
@@ -561,6 +577,20 @@ class Economy:
                 self.purchase(buyer, self.rng.choice(refs), law="foreign")
                 for _ in range(cfg.purchases_per_lot * 4)
             ]
+        elif fraud == "open_seizure":
+            # stones from a site where a seizure of illicit goods is open
+            ref, _ = self._small_site(region, diggers=120)
+            buys[0] = self.purchase(buyer, ref)
+            incidents.report_incident(
+                session=self.session,
+                principal=self.admin,
+                props=IncidentCreate(
+                    kind=IncidentKind.seizure,
+                    occurred_at=self.clock,
+                    summary="illicit parcel seized from a dealer at the site",
+                    site_id=ref.site.id,
+                ),
+            )
         lot = self.consolidate(buyer.principal, buys, "B")
         if fraud == "carats_gained":
             # an imported consolidation whose output weighs 20 % more than its inputs
@@ -601,8 +631,8 @@ class Economy:
         self.session.commit()
         return SiteRef(site, like.region, like.miners, GUINEA.representative_point())
 
-    def _small_site(self, region: str) -> tuple[SiteRef, Decimal]:
-        """A licensed site of the region outside the economy's, visited once: one digger."""
+    def _small_site(self, region: str, diggers: int = 1) -> tuple[SiteRef, Decimal]:
+        """A licensed site of the region outside the economy's, visited once: `diggers`."""
         used = [r.site.id for refs in self.sites.values() for r in refs]
         used += [r.site.id for r in self.small_sites]
         small = self.session.execute(
@@ -622,16 +652,16 @@ class Economy:
         assert small is not None, "the demo country has spare licensed sites"
         shape = from_db(small.geometry)
         assert shape is not None
-        miners = [self._miner(small.district_code) for _ in range(2)]
+        miners = [self._miner(small.district_code)]
         ref = SiteRef(small, region, miners, shape.representative_point())
         self.small_sites.append(ref)
-        self._visit(ref, 1, self.start + timedelta(days=30))
+        self._visit(ref, diggers, self.start + timedelta(days=30))
         rate = evidence_facts.load_rates(self.session).get(region)
         per_day = (
             rate.carats_per_digger_day if rate else evidence_facts.DEFAULT_CARATS_PER_DIGGER_DAY
         )
         days = rate.working_days_per_year if rate else evidence_facts.DEFAULT_WORKING_DAYS
-        return ref, per_day * days
+        return ref, per_day * days * diggers
 
     def _inflate(self, lot: Lot, factor: Decimal) -> None:
         more = (lot.carats * factor).quantize(Decimal("0.001"))

@@ -27,14 +27,15 @@ from backend.settings import Settings
 SMALL = Config(
     seed=11,
     history_parcels=1,
-    history_purchases=16,
+    history_purchases=14,
     clean_parcels=1,
     frauds_each=1,
     sites_per_region=2,
-    miners_per_site=2,
+    miners_per_site=1,
     buyers=2,
-    lots_per_parcel=2,
+    lots_per_parcel=1,
     purchases_per_lot=2,
+    value_parcels=False,
     rate=Decimal("0.0050"),
     regions=("SL-E",),
 )
@@ -79,6 +80,7 @@ def test_clean_parcels_pass_every_check_that_can_block(
             "production",
             "footprint",
             "origin",
+            "incidents",
         ]
 
 

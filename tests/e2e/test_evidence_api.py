@@ -20,7 +20,16 @@ from tests.e2e.helpers import assert_problem
 
 API = "/api/v1"
 Json = dict[str, Any]
-CHECK_IDS = ["licences", "sites", "purchase_points", "custody", "production", "footprint", "origin"]
+CHECK_IDS = [
+    "licences",
+    "sites",
+    "purchase_points",
+    "custody",
+    "production",
+    "footprint",
+    "origin",
+    "incidents",
+]
 
 
 @pytest.fixture(scope="module")
