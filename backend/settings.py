@@ -38,6 +38,12 @@ class Settings:
     pull_page_max: int = 5000
     # A gzip body may expand to this much; more is refused (a zip bomb costs nothing to send).
     max_inflated_bytes: int = 32 * 1024 * 1024
+    # KP certificates: PEM Ed25519 key files, the first signs (see docs/certificates.md).
+    certificate_key_files: tuple[str, ...] = ()
+    certificate_issuing_authority: str = "National Kimberley Process Authority"
+    certificate_validity_days: int = 60
+    # A certificate with no import confirmation (return slip) after this many days is listed.
+    certificate_confirmation_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +57,15 @@ class Settings:
             values["max_body_bytes"] = int(env["MAX_BODY_BYTES"])
         if env.get("SPATIALITE_LIBRARY_PATH"):
             values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
+        if env.get("CERTIFICATE_KEY_FILES"):
+            names = env["CERTIFICATE_KEY_FILES"].replace(os.pathsep, ",").split(",")
+            values["certificate_key_files"] = tuple(n.strip() for n in names if n.strip())
+        if env.get("CERTIFICATE_ISSUING_AUTHORITY"):
+            values["certificate_issuing_authority"] = env["CERTIFICATE_ISSUING_AUTHORITY"]
+        if env.get("CERTIFICATE_VALIDITY_DAYS"):
+            values["certificate_validity_days"] = int(env["CERTIFICATE_VALIDITY_DAYS"])
+        if env.get("CERTIFICATE_CONFIRMATION_DAYS"):
+            values["certificate_confirmation_days"] = int(env["CERTIFICATE_CONFIRMATION_DAYS"])
         return cls(**values)  # type: ignore[arg-type]
 
     @property

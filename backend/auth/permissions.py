@@ -49,6 +49,15 @@ PERMISSIONS: dict[tuple[str, Action], frozenset[Role]] = {
     ("balance", Action.read): ALL - {R.donor, R.field_officer},
     ("stock_take", Action.write): frozenset({R.admin, R.ministry, R.buyer, R.exporter}),
     ("custody_chain", Action.read): ALL - {R.donor, R.field_officer},
+    # Certificates: exporters are scoped to their own in certificates/queries.py; donors get
+    # counts only; verifying a certificate by number or payload is public.
+    ("certificate", Action.read): frozenset(
+        {R.admin, R.ministry, R.auditor, R.export_office, R.exporter}
+    ),
+    ("certificate", Action.write): frozenset({R.admin, R.export_office}),
+    ("certificate_counts", Action.read): frozenset(
+        {R.admin, R.ministry, R.auditor, R.export_office, R.donor}
+    ),
 }
 
 
