@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.audit.models import AuditEntry
 from backend.auth.models import Role
@@ -29,8 +30,9 @@ from backend.certificates.offline import key_id, verify
 from backend.certificates.schemas import CertificateIn, ConfirmationIn, ReplacementIn
 from backend.certificates.views import signed_fields
 from backend.clock import utcnow
+from backend.custody import queries as custody_queries
 from backend.custody.models import Lot
-from backend.custody.schemas import SealIn, ValueIn
+from backend.custody.schemas import LotOut, SealIn, SplitIn, ValueIn
 from backend.errors import Duplicate, Forbidden, ValidationFailed
 from backend.evidence.models import EvidenceOverride, EvidenceReport
 from backend.evidence.reports import data_version
@@ -55,15 +57,29 @@ def world(session: Session) -> Iterator[World]:
     yield make_world(session)
 
 
-def sealed_lot(world: World, usd: str = "2400.00") -> Lot:
-    lot = world.accept(world.transfer(world.purchase("4.005", 8)), "4.005", 8)
-    world.record(
-        world.export_office,
-        ValueIn(kind="value", occurred_at=world.tick(), lot_id=lot.id, usd_value=Decimal(usd)),
-    )
-    seal = SealIn(kind="seal", occurred_at=world.tick(), lot_id=lot.id, container_id="S-1")
-    world.record(world.export_office, seal)
-    return world.lot(lot.id)
+def sealed_lots(world: World, n: int = 1, usd: str = "2400.00") -> list[Lot]:
+    """`n` valued, sealed lots held by the world's exporter, split from one purchase."""
+    lot = world.accept(world.transfer(world.purchase(f"{n * 4}.005", 8 * n)), f"{n * 4}.005", 8 * n)
+    lots = [lot]
+    if n > 1:
+        parts = [LotOut(tag=f"P-{i}", carats=Decimal("4.000"), stone_count=8) for i in range(n)]
+        parts[0] = LotOut(tag="P-0", carats=Decimal("4.005"), stone_count=8)
+        split = SplitIn(kind="split", occurred_at=world.tick(), lot_id=lot.id, outputs=parts)
+        event = world.record(world.exporter, split)
+        outs = custody_queries.outputs_of(world.session, [event.id])[event.id]
+        lots = [world.lot(o.lot_id) for o in outs]
+    for one in lots:
+        world.record(
+            world.export_office,
+            ValueIn(kind="value", occurred_at=world.tick(), lot_id=one.id, usd_value=Decimal(usd)),
+        )
+        seal = SealIn(kind="seal", occurred_at=world.tick(), lot_id=one.id, container_id="S-1")
+        world.record(world.export_office, seal)
+    return [world.lot(one.id) for one in lots]
+
+
+def sealed_lot(world: World) -> Lot:
+    return sealed_lots(world)[0]
 
 
 def check(id_: str, verdict: str) -> dict[str, Any]:
@@ -127,50 +143,46 @@ def test_passing_evidence_issues_a_signed_certificate_with_the_annex_i_fields(
     verified = verify(cert.payload, KEYS.public)
     assert verified.fields == signed_fields(cert) and verified.fields["no"] == cert.number
     entry = world.session.scalars(
-        select(AuditEntry).where(AuditEntry.entity_id == str(cert.id))
+        select(AuditEntry).where(col(AuditEntry.entity_id) == str(cert.id))
     ).one()
     assert entry.action == "issue" and entry.username == world.export_office.username
+    assert queries.visible_by_number(world.session, world.exporter, cert.number) is not None
+    stranger = make_world(world.session).exporter
+    assert queries.visible_by_number(world.session, stranger, cert.number) is None
 
 
-def test_numbers_follow_each_other_without_gaps_through_refusals(world: World) -> None:
-    first_lot, refused_lot, next_lot = sealed_lot(world), sealed_lot(world), sealed_lot(world)
+def test_numbers_follow_each_other_without_gaps_and_origin_is_mixed_unless_it_passes(
+    world: World,
+) -> None:
+    first_lot, refused_lot, mixed_lot = sealed_lots(world, 3)
     report(world.session, first_lot)
     report(world.session, refused_lot, "fail", licences="fail")
-    report(world.session, next_lot)
+    report(world.session, mixed_lot, "warn", origin="warn")
     first = issue(world, first_lot)
     with pytest.raises(EvidenceFails):
         issue(world, refused_lot)
-    second = issue(world, next_lot)
+    second = issue(world, mixed_lot)
     assert (second.year, second.serial) == (first.year, first.serial + 1)
+    assert (first.country_of_origin, second.country_of_origin) == ("SL", "mixed")
 
 
-def test_origin_is_mixed_unless_the_origin_check_passes(world: World) -> None:
-    lot = sealed_lot(world)
-    report(world.session, lot, "warn", origin="warn")
-    assert issue(world, lot).country_of_origin == "mixed"
-
-
-def test_failing_evidence_is_refused_naming_the_failing_checks_and_nothing_changes(
+def test_failing_evidence_is_refused_naming_checks_until_the_export_office_overrides(
     world: World,
 ) -> None:
     lot = sealed_lot(world)
-    report(world.session, lot, "fail", licences="fail", footprint="fail", sites="warn")
-    before = (count(world.session, Certificate), count(world.session, AuditEntry))
+    rep = report(world.session, lot, "fail", licences="fail", footprint="fail", sites="warn")
+    tables = (Certificate, AuditEntry, EvidenceOverride)
+    before = [count(world.session, t) for t in tables]
     with pytest.raises(EvidenceFails) as info:
         issue(world, lot)
     err = info.value
     assert [c["id"] for c in err.extra["failing_checks"]] == ["licences", "footprint"]
     assert "licences, footprint" in err.detail
     assert [e.pointer for e in err.errors] == ["/override_reason"]
-    assert (count(world.session, Certificate), count(world.session, AuditEntry)) == before
-    assert count(world.session, EvidenceOverride) == 0
+    with pytest.raises(Forbidden):
+        issue(world, lot, who=world.admin, override_reason="The admin thinks this is fine.")
+    assert [count(world.session, t) for t in tables] == before
 
-
-def test_export_office_override_issues_and_is_audited_and_kept_on_the_record(
-    world: World,
-) -> None:
-    lot = sealed_lot(world)
-    rep = report(world.session, lot, "fail", footprint="fail")
     reason = "Footprint profile for Kono is from 40 parcels only; expert valuation attached."
     cert = issue(world, lot, override_reason=reason)
     override = world.session.get(EvidenceOverride, cert.override_id)
@@ -179,62 +191,46 @@ def test_export_office_override_issues_and_is_audited_and_kept_on_the_record(
     assert cert.override_reason == reason and verify(cert.payload, KEYS.public).fields["ovr"] == 1
     actions = set(
         world.session.scalars(
-            select(AuditEntry.action).where(
-                AuditEntry.entity_id.in_([str(rep.id), str(cert.id)])  # type: ignore[attr-defined]
+            select(col(AuditEntry.action)).where(
+                col(AuditEntry.entity_id).in_([str(rep.id), str(cert.id)])
             )
         )
     )
     assert actions == {"override", "issue"}
 
 
-def test_only_the_export_office_may_override_failing_evidence(world: World) -> None:
-    lot = sealed_lot(world)
-    report(world.session, lot, "fail", custody="fail")
-    with pytest.raises(Forbidden):
-        issue(world, lot, who=world.admin, override_reason="The admin thinks this is fine.")
-    assert count(world.session, EvidenceOverride) == 0
-
-
-def test_an_override_of_evidence_that_does_not_fail_is_refused(world: World) -> None:
-    lot = sealed_lot(world)
-    report(world.session, lot, "warn", production="warn")
-    with pytest.raises(ValidationFailed) as info:
-        issue(world, lot, override_reason="Nothing fails but override anyway.")
-    assert info.value.errors[0].pointer == "/override_reason"
-
-
-def test_missing_or_outdated_evidence_is_refused(world: World) -> None:
+def test_issuance_needs_a_key_current_evidence_a_sealed_lot_and_no_needless_override(
+    world: World,
+) -> None:
     lot = sealed_lot(world)
     with pytest.raises(CertificateRefused, match="no evidence report"):
         issue(world, lot)
-    report(world.session, lot)
+    report(world.session, lot, "warn", production="warn")
+    with pytest.raises(SigningKeyMissing, match="CERTIFICATE_KEY_FILES"):
+        issue(world, lot, keys=EMPTY)
+    with pytest.raises(ValidationFailed) as info:
+        issue(world, lot, override_reason="Nothing fails but override anyway.")
+    assert info.value.errors[0].pointer == "/override_reason"
     licence = world.session.get(Licence, world.site.licence_id)
     assert licence is not None
     licence.updated_at = utcnow() + timedelta(minutes=1)  # the latest registry write
     world.session.commit()
     with pytest.raises(CertificateRefused, match="changed since"):
         issue(world, lot)
-
-
-def test_only_a_sealed_valued_exporters_lot_is_certified(world: World) -> None:
+    assert queries.valid_for_lot(world.session, lot.id) is None
     unsealed = world.accept(world.transfer(world.purchase("2.000", 4)), "2.000", 4)
     report(world.session, unsealed)
-    with pytest.raises(CertificateRefused, match="only a sealed export lot") as info:
+    with pytest.raises(CertificateRefused, match="only a sealed export lot") as refused:
         issue(world, unsealed)
-    assert info.value.errors[0].pointer == "/lot_id"
+    assert refused.value.errors[0].pointer == "/lot_id"
     with pytest.raises(ValidationFailed, match="no such lot"):
-        issue(world, Lot(id=uuid.uuid4(), tag="x", carats=1, stone_count=1, country_code="SL"))
-
-
-def test_without_a_signing_key_issuance_names_the_setting(world: World) -> None:
-    lot = sealed_lot(world)
-    report(world.session, lot)
-    with pytest.raises(SigningKeyMissing, match="CERTIFICATE_KEY_FILES"):
-        issue(world, lot, keys=EMPTY)
-    assert (
-        count(world.session, Certificate) == 0
-        or queries.valid_for_lot(world.session, lot.id) is None
-    )
+        service.issue(
+            session=world.session,
+            principal=world.export_office,
+            settings=SETTINGS,
+            keyring=KEYS,
+            body=body(lot).model_copy(update={"lot_id": uuid.uuid4()}),
+        )
 
 
 def test_a_lot_gets_one_valid_certificate_and_a_voided_number_is_never_reused(
@@ -302,7 +298,7 @@ def test_a_lot_gets_one_valid_certificate_and_a_voided_number_is_never_reused(
 def test_confirmation_is_recorded_once_and_unconfirmed_certificates_are_listed(
     world: World,
 ) -> None:
-    lot, other = sealed_lot(world), sealed_lot(world)
+    lot, other = sealed_lots(world, 2)
     report(world.session, lot)
     report(world.session, other)
     cert, late = issue(world, lot), issue(world, other)
@@ -348,12 +344,3 @@ def test_confirmation_is_recorded_once_and_unconfirmed_certificates_are_listed(
     years = {y["year"]: y for y in queries.counts_by_year(world.session, cutoff)}
     mine = years[cert.year]
     assert mine["confirmed"] >= 1 and mine["awaiting_confirmation_overdue"] >= 1
-
-
-def test_exporters_see_only_their_own_certificates(world: World) -> None:
-    lot = sealed_lot(world)
-    report(world.session, lot)
-    cert = issue(world, lot)
-    assert queries.visible_by_number(world.session, world.exporter, cert.number) is not None
-    stranger = make_world(world.session).exporter
-    assert queries.visible_by_number(world.session, stranger, cert.number) is None
