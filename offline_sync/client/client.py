@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -200,7 +201,15 @@ class DeviceClient:
         login = http.json(
             "POST", "/api/v1/auth/token", json_body={"username": username, "password": password}
         )
-        body = DeviceEnrol(name=name, platform=platform).model_dump(mode="json")
+        # The key is made once and kept until an answer arrives: a resend after a lost answer
+        # then gets the same device back, never a second one with a credential nobody holds.
+        key = self.store.get("enrolment_key")
+        if key is None:
+            key = secrets.token_urlsafe(24)
+            self.store.set_many({"enrolment_key": key})
+        body = DeviceEnrol(name=name, platform=platform, enrolment_key=key).model_dump(
+            mode="json"
+        )
         cred = DeviceCredential.model_validate(
             http.json(
                 "POST",
@@ -216,6 +225,7 @@ class DeviceClient:
                 "device_id": str(cred.device_id),
                 "device_token": cred.device_token,
                 "expires_at": cred.expires_at.isoformat(),
+                "enrolment_key": None,  # answered: the next enrolment is a new one
             }
         )
         http.token = cred.device_token
