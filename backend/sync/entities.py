@@ -24,6 +24,7 @@ from backend.custody.schemas import CustodyEventIn, parse_event
 from backend.errors import AppError, FieldError, StaleVersion, from_geo_error
 from backend.registry import service
 from backend.registry.models import Jurisdiction, Licence, Miner, Organisation, Site, SiteVisit
+from backend.registry.photos import MINER_PHOTOS
 from backend.registry.schemas import (
     GEOMETRY_TYPES,
     MinerCreate,
@@ -382,25 +383,10 @@ class OrganisationEntity(Entity):
     name, model = "organisation", Organisation
 
 
-def missing_photos(session: Session) -> list[str]:
-    """Photo hashes miners' records name whose attachment has not arrived whole."""
-    from offline_sync.server.tables import SyncAttachment
-
-    done = select(col(SyncAttachment.sha256)).where(col(SyncAttachment.completed_at).isnot(None))
-    return list(
-        session.scalars(
-            select(col(Miner.photo_ref))
-            .where(col(Miner.photo_ref).isnot(None), col(Miner.photo_ref).not_in(done))
-            .distinct()
-            .order_by(col(Miner.photo_ref))
-        )
-    )
-
-
 def build_registry(settings: Settings) -> Registry:
     registry = Registry(
         scopes_for=scopes_for,
-        missing_attachments=[missing_photos],
+        attachment_refs=[MINER_PHOTOS],
         mirror_scopes=frozenset({TRADE}),
     )
     for entity in (

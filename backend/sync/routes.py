@@ -667,7 +667,7 @@ def review_quarantine(ctx: Context) -> Response:
             raise NotFound(f"no quarantine entry {ctx.path['id']}")
         if entry.status != quarantine.UNREVIEWED:
             raise ReviewClosed(
-                f"the entry is {entry.status} already", extra={"status": entry.status}
+                f"the entry is {entry.status} already", extra={"entry_status": entry.status}
             )
         before = quarantine.info(entry)
         if body.decision == "applied" and not quarantine.ledger_applied(session, entry.op_id):
@@ -726,15 +726,15 @@ class MissingPage(BaseModel):
 @router.route(
     "GET",
     SYNC + "/attachments/missing",
-    "Hashes that records name but that have not arrived whole",
+    "Hashes that records you may edit name but that have not arrived whole",
     response=MissingPage,
+    errors=(403,),
 )
 def missing(ctx: Context) -> Response:
     registry = sync_engine(ctx).registry
-    hashes: set[str] = set()
-    for source in registry.missing_attachments:
-        hashes.update(source(ctx.session))
-    return JSON({"items": sorted(hashes)})
+    if not registry.may_store_attachments(ctx.user):
+        raise Forbidden(f"the {ctx.user.role.value} role stores no attachments")
+    return JSON({"items": registry.missing_attachments(ctx.session, ctx.user)})
 
 
 def _sha(ctx: Context) -> str:
@@ -747,33 +747,55 @@ def _sha(ctx: Context) -> str:
     return sha
 
 
+def _readable(ctx: Context, sha: str) -> None:
+    """A 404 unless a record in the caller's scope names the attachment (its existence is
+    itself personal data: a photo's hash says who was photographed)."""
+    registry = sync_engine(ctx).registry
+    if not (
+        registry.attachment_readable(ctx.session, ctx.user, sha)
+        or registry.attachment_writable(ctx.session, ctx.user, sha)
+    ):
+        raise NotFound(f"no attachment {sha} that a record in your scope names")
+
+
 @router.route(
     "GET",
     SYNC + "/attachments/{sha256}",
-    "How much of an attachment has arrived",
+    "How much of an attachment has arrived (a record in your scope must name it)",
     response=AttachmentStatus,
-    errors=(404,),
+    errors=(404, 422),
 )
 def attachment_status(ctx: Context) -> Response:
     from offline_sync.server.tables import SyncAttachment
 
-    row = ctx.session.get(SyncAttachment, _sha(ctx))
+    sha = _sha(ctx)
+    _readable(ctx, sha)
+    row = ctx.session.get(SyncAttachment, sha)
     if row is None:
-        raise NotFound(f"no attachment {ctx.path['sha256']}: start at offset 0")
+        raise NotFound(f"no attachment {sha}: start at offset 0")
     return JSON(attachments.status_of(row).model_dump())
 
 
 @router.route(
     "POST",
     SYNC + "/attachments/{sha256}",
-    "Upload a chunk at ?offset= (X-Attachment-Size: total bytes)",
+    "Upload a chunk at ?offset= (X-Attachment-Size: total bytes); a record you may edit "
+    "must name the attachment",
     response=AttachmentStatus,
     raw_body=True,
     query=(QueryParam("offset", "where this chunk starts", {"type": "integer", "minimum": 0}),),
-    errors=(409, 422),
+    errors=(403, 409, 422),
 )
 def upload_chunk(ctx: Context) -> Response:
     sha = _sha(ctx)
+    registry = sync_engine(ctx).registry
+    if not registry.may_store_attachments(ctx.user):
+        raise Forbidden(f"the {ctx.user.role.value} role stores no attachments")
+    if not registry.attachment_writable(ctx.session, ctx.user, sha):
+        raise Forbidden(
+            f"no record you may edit names attachment {sha}: push the record first",
+            code="attachment-unreferenced",
+        )
     try:
         offset = int(ctx.query.get("offset", "0"))
         total = int(ctx.request.headers.get("x-attachment-size", "0"))
@@ -789,7 +811,7 @@ def upload_chunk(ctx: Context) -> Response:
             offset=offset,
             total=total,
             data=bytes(ctx.body or b""),
-            device_id=_device_id(ctx.user),
+            uploader=_device_id(ctx.user) or ctx.user.user_id,
         )
     except attachments.AttachmentError as err:
         if err.code == "hash-mismatch":
@@ -803,6 +825,15 @@ def upload_chunk(ctx: Context) -> Response:
             extra={"received": err.status.received if err.status else 0},
         )
         return problem_response(error, ctx.request.url.path)
+    audit(
+        session=ctx.session,
+        principal=ctx.user,
+        action="upload-complete" if status.complete else "upload",
+        entity_type="attachment",
+        entity_id=sha,
+        before=None,
+        after={**status.model_dump(), "offset": offset},
+    )
     ctx.session.commit()
     return JSON(status.model_dump())
 
@@ -827,14 +858,18 @@ def _device_id(p: Principal) -> uuid.UUID | None:
     SYNC + "/attachments/{sha256}/content",
     "The bytes of a complete attachment",
     media_type="application/octet-stream",
-    errors=(404,),
+    errors=(404, 422),
 )
 def attachment_content(ctx: Context) -> Response:
-    data = attachments.content(ctx.session, _sha(ctx))
+    sha = _sha(ctx)
+    if not sync_engine(ctx).registry.attachment_readable(ctx.session, ctx.user, sha):
+        raise NotFound(f"no attachment {sha} that a record you may see in full names")
+    data = attachments.content(ctx.session, sha)
     if data is None:
-        raise NotFound(f"attachment {ctx.path['sha256']} is not complete")
+        raise NotFound(f"attachment {sha} is not complete")
     return Response(
         data,
         media_type="application/octet-stream",
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        # Personal data: private caches only, and only for the one who asked.
+        headers={"Cache-Control": "private, max-age=86400"},
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,9 +207,7 @@ class DeviceClient:
         if key is None:
             key = secrets.token_urlsafe(24)
             self.store.set_many({"enrolment_key": key})
-        body = DeviceEnrol(name=name, platform=platform, enrolment_key=key).model_dump(
-            mode="json"
-        )
+        body = DeviceEnrol(name=name, platform=platform, enrolment_key=key).model_dump(mode="json")
         cred = DeviceCredential.model_validate(
             http.json(
                 "POST",
@@ -357,9 +355,13 @@ class DeviceClient:
                 return report
 
     def sync(self) -> SyncReport:
-        """Upload waiting photos, push, then pull (which also brings the answers' effects)."""
-        attachments = self.upload_attachments()
+        """Push, upload waiting photos, then pull (which also brings the answers' effects).
+
+        Photos go after the push: the server takes a photo only once a record it may be
+        stored for (one the user may edit) names it.
+        """
         pushed = self.push()
+        attachments = self.upload_attachments()
         pulled = self.pull()
         return SyncReport(push=pushed, pull=pulled, attachments=attachments)
 
@@ -418,7 +420,17 @@ class DeviceClient:
         return self._upload(self.attach(source))
 
     def upload_attachments(self) -> list[AttachmentStatus]:
-        return [self._upload(a.sha256) for a in self.store.attachments()]
+        """Upload every unfinished photo that a record on the server names; the rest wait
+        (their record is not pushed or was refused) and go with a later sync."""
+        done: list[AttachmentStatus] = []
+        for attachment in self.store.attachments():
+            try:
+                done.append(self._upload(attachment.sha256))
+            except ServerRefused as refusal:
+                kind = str(refusal.problem.get("type", ""))
+                if refusal.status != 403 or not kind.endswith("/attachment-unreferenced"):
+                    raise
+        return done
 
     def missing_attachments(self) -> list[str]:
         body = self._http().json("GET", "/sync/v1/attachments/missing")
