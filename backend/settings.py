@@ -59,6 +59,25 @@ class Settings:
     certificate_validity_days: int = 60
     # A certificate with no import confirmation (return slip) after this many days is listed.
     certificate_confirmation_days: int = 30
+    # Login throttling (backend/auth/throttle.py): failures allowed per account and per client
+    # address before a lockout, which starts here and doubles with each further failure.
+    login_account_free: int = 5
+    login_address_free: int = 50
+    login_first_lock_seconds: int = 30
+    login_max_lock_seconds: int = 3600
+    login_window_seconds: int = 900
+    # At most this many argon2 hashes at once per process; a login that waits longer than
+    # `login_wait_seconds` for a slot gets 429, so a login flood cannot take every thread.
+    password_hash_concurrency: int = 2
+    login_wait_seconds: float = 1.0
+    # The key that signs /api/v1 list cursors. Every worker process must use the same one:
+    # set SECRET_KEY, or leave it empty and the key is read from `secret_key_file` (created,
+    # once, by whichever process needs it first).
+    secret_key: str = ""
+    secret_key_file: str = str(Path("var") / "secret.key")
+    # What a revoked device may still leave in quarantine, in ops and in bytes of op JSON.
+    quarantine_max_ops: int = 1000
+    quarantine_max_bytes: int = 2 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +93,12 @@ class Settings:
             values["country_timezone"] = env["COUNTRY_TIMEZONE"]
         if env.get("PURCHASE_POINT_TOLERANCE_M"):
             values["purchase_point_tolerance_m"] = float(env["PURCHASE_POINT_TOLERANCE_M"])
+        if env.get("SECRET_KEY"):
+            values["secret_key"] = env["SECRET_KEY"]
+        if env.get("SECRET_KEY_FILE"):
+            values["secret_key_file"] = env["SECRET_KEY_FILE"]
+        if env.get("PASSWORD_HASH_CONCURRENCY"):
+            values["password_hash_concurrency"] = int(env["PASSWORD_HASH_CONCURRENCY"])
         if env.get("SPATIALITE_LIBRARY_PATH"):
             values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
         if env.get("CERTIFICATE_KEY_FILES"):

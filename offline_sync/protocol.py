@@ -130,6 +130,13 @@ class PullResponse(BaseModel):
 class DeviceEnrol(Strict):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     platform: Annotated[str, Field(max_length=100)] | None = None
+    enrolment_key: (
+        Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None
+    ) = Field(
+        default=None,
+        description="made once by the client and resent with a retry: the same key enrols "
+        "the same device once, and a resend gets that device with a fresh credential",
+    )
 
 
 class DeviceCredential(BaseModel):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import Select
 from starlette.requests import Request
 
 from backend.api.pagination import (
+    CursorSigner,
     Page,
     page_from_query,
     paginate,
@@ -19,6 +21,7 @@ from backend.api.pagination import (
 )
 from backend.api.routing import QueryParam
 from backend.errors import FieldError, ValidationFailed
+from backend.keys import server_key
 from backend.settings import Settings
 
 PAGE_PARAMS = ("limit", "cursor")
@@ -33,9 +36,19 @@ Q_SINCE = QueryParam(
 
 
 def page_of(request: Request, settings: Settings) -> Page:
+    """The page a list request asks for; its cursor must be signed for this path and filters."""
     return page_from_query(
-        request.query_params, default=settings.page_size_default, maximum=settings.page_size_max
+        request.query_params,
+        default=settings.page_size_default,
+        maximum=settings.page_size_max,
+        signer=CursorSigner(key=server_key(settings), context=cursor_context(request)),
     )
+
+
+def cursor_context(request: Request) -> str:
+    """What a cursor is bound to: the list's path and its filters (not the page size)."""
+    filters = sorted((k, v) for k, v in request.query_params.multi_items() if k not in PAGE_PARAMS)
+    return request.url.path + "?" + urlencode(filters)
 
 
 def enum_param(request: Request, name: str, allowed: Sequence[str]) -> str | None:

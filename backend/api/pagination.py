@@ -1,12 +1,14 @@
-"""Keyset pagination over time-ordered UUIDs, with an opaque cursor."""
+"""Keyset pagination over time-ordered UUIDs, with cursors signed for the list they page."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,29 +16,53 @@ from sqlalchemy import Select
 
 from backend.errors import FieldError, ValidationFailed
 
+CURSOR_TAG_BYTES = 12
+
+
+@dataclass(frozen=True)
+class CursorSigner:
+    """Signs cursors with the server's key, bound to one list and its filters.
+
+    A cursor is the last id of a page and an HMAC-SHA256 tag (truncated) over that id and
+    `context`, the list's path and filters. A cursor from another list, from other filters or
+    from another server's key, or one made up, fails the tag and is a 422 naming `cursor`.
+    """
+
+    key: bytes
+    context: str
+
+    def tag(self, raw: bytes) -> bytes:
+        message = self.context.encode() + b"\x00" + raw
+        return hmac.new(self.key, message, hashlib.sha256).digest()[:CURSOR_TAG_BYTES]
+
 
 @dataclass(frozen=True)
 class Page:
     limit: int
     after: uuid.UUID | None
+    signer: CursorSigner | None = field(default=None, compare=False)
 
 
-def encode_cursor(last_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
+def encode_cursor(last_id: uuid.UUID, signer: CursorSigner) -> str:
+    raw = last_id.bytes
+    return base64.urlsafe_b64encode(raw + signer.tag(raw)).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> uuid.UUID:
+def decode_cursor(cursor: str, signer: CursorSigner) -> uuid.UUID:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw, tag = blob[:16], blob[16:]
+        if len(raw) != 16 or not hmac.compare_digest(tag, signer.tag(raw)):
+            raise ValueError("bad tag")
         return uuid.UUID(bytes=raw)
     except (binascii.Error, ValueError) as exc:
         raise ValidationFailed(
-            "cursor is not one this server issued",
-            errors=[FieldError("/query/cursor", "unknown cursor")],
+            "cursor is not one this server issued for this list and these filters",
+            errors=[FieldError("/query/cursor", "unknown cursor; start without one")],
         ) from exc
 
 
-def page_from_query(query: Any, *, default: int, maximum: int) -> Page:
+def page_from_query(query: Any, *, default: int, maximum: int, signer: CursorSigner) -> Page:
     errors: list[FieldError] = []
     limit = default
     raw = query.get("limit")
@@ -51,10 +77,10 @@ def page_from_query(query: Any, *, default: int, maximum: int) -> Page:
             )
     after = None
     if query.get("cursor"):
-        after = decode_cursor(query["cursor"])
+        after = decode_cursor(query["cursor"], signer)
     if errors:
         raise ValidationFailed(errors[0].detail, errors=errors)
-    return Page(limit=limit, after=after)
+    return Page(limit=limit, after=after, signer=signer)
 
 
 def paginate(stmt: Select[Any], id_column: Any, page: Page) -> Select[Any]:
@@ -66,7 +92,11 @@ def paginate(stmt: Select[Any], id_column: Any, page: Page) -> Select[Any]:
 def split_page(rows: Sequence[Any], page: Page, id_of: Any) -> tuple[list[Any], str | None]:
     items = list(rows[: page.limit])
     more = len(rows) > page.limit
-    return items, (encode_cursor(id_of(items[-1])) if more and items else None)
+    if not (more and items):
+        return items, None
+    if page.signer is None:  # pragma: no cover - page_from_query always sets it
+        raise AssertionError("a page that continues needs a cursor signer")
+    return items, encode_cursor(id_of(items[-1]), page.signer)
 
 
 def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:

@@ -59,3 +59,19 @@ class Token(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A device's own credential (from enrolment): good for /sync/v1 only, see docs/sync-protocol.md.
+    device_credential: bool = Field(default=False)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per account or per client address, and how long they are locked out.
+
+    Kept in the database so that every worker process sees the same counts.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = Field(default=0)
+    first_failure_at: datetime = Field(sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,6 +1,10 @@
-"""Password hashing with argon2id."""
+"""Password hashing with argon2id, with a bounded number of hashes running at once."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -10,6 +14,29 @@ _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("not a password of anyone")
 
 MIN_LENGTH = 10
+
+
+class HashingBusy(Exception):
+    """Every hashing slot stayed taken for the whole wait."""
+
+
+# One semaphore per slot count, per process: a bound on local CPU, not shared state, so
+# worker processes need not agree on it. Created under a lock (requests run in threads).
+_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+@contextmanager
+def hashing_slot(size: int, wait_seconds: float) -> Iterator[None]:
+    """Hold one of `size` hashing slots, waiting at most `wait_seconds` for it."""
+    with _slots_lock:
+        slots = _slots.setdefault(size, threading.BoundedSemaphore(size))
+    if not slots.acquire(timeout=wait_seconds):
+        raise HashingBusy
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def hash_password(password: str) -> str:

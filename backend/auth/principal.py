@@ -17,6 +17,8 @@ class Principal:
     organisation_id: uuid.UUID | None = None
     device_id: str | None = None
     token_id: uuid.UUID | None = None
+    # True for a device's own credential (from enrolment), which is good for /sync/v1 only.
+    device_credential: bool = False
 
     @property
     def is_district_scoped(self) -> bool:

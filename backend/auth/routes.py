@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.api.inputs import parse_model
-from backend.api.jsonio import JSON
+from backend.api.jsonio import JSON, problem_response
 from backend.api.listing import page_of, reject_unknown_params, run_page
 from backend.api.routing import Context, QueryParam, Router
 from backend.audit.service import record as audit
-from backend.auth import tokens, users
+from backend.auth import devices, throttle, tokens, users
 from backend.auth.models import User
+from backend.auth.passwords import HashingBusy, hashing_slot
 from backend.auth.permissions import Action, require
 from backend.auth.principal import Principal
 from backend.auth.schemas import (
@@ -26,21 +29,31 @@ from backend.auth.schemas import (
     UsersPublic,
     UserUpdate,
 )
-from backend.errors import NotFound, Unauthenticated
+from backend.clock import utcnow
+from backend.errors import AppError, NotFound, Unauthenticated
 
 router = Router("auth")
 API = "/api/v1"
 
 
 def authenticate(session: Session, request: Request) -> Principal:
-    """The principal behind `Authorization: Bearer …`; the device from `X-Device-Id` if any."""
+    """The principal behind `Authorization: Bearer …`; the device from `X-Device-Id` if any.
+
+    A device credential is good for /sync/v1 only, never for enrolling another device, and
+    once its device is revoked only for a push (which goes to quarantine).
+    """
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("send Authorization: Bearer <access_token> (POST /api/v1/auth/token)")
-    return tokens.principal_for(
+    principal = tokens.principal_for(
         session=session, secret=secret.strip(), device_id=request.headers.get("x-device-id")
     )
+    if principal.device_credential:
+        devices.check_device_credential(
+            session, principal, method=request.method, path=request.url.path
+        )
+    return principal
 
 
 @router.route(
@@ -50,17 +63,41 @@ def authenticate(session: Session, request: Request) -> Principal:
     request=TokenRequest,
     response=TokenResponse,
     auth=False,
-    errors=(401, 422),
+    errors=(401, 422, 429),
 )
 def issue(ctx: Context) -> Response:
     body = parse_model(TokenRequest, ctx.body)
-    secret, token, _user = tokens.issue_token(
-        session=ctx.session,
-        username=body.username,
-        password=body.password,
-        ttl_seconds=ctx.settings.token_ttl_seconds,
-        device_id=body.device_id,
+    settings = ctx.settings
+    policy = throttle.Policy(
+        account_free=settings.login_account_free,
+        address_free=settings.login_address_free,
+        first_lock=timedelta(seconds=settings.login_first_lock_seconds),
+        max_lock=timedelta(seconds=settings.login_max_lock_seconds),
+        window=timedelta(seconds=settings.login_window_seconds),
     )
+    client = ctx.request.client
+    keys = throttle.keys_for(body.username, client.host if client else None)
+    wait = throttle.retry_after(ctx.session, keys, utcnow())
+    if wait is not None:
+        return _too_many(ctx, wait, "too many failed logins for this account or from this address")
+    try:
+        with hashing_slot(settings.password_hash_concurrency, settings.login_wait_seconds):
+            secret, token, _user = tokens.issue_token(
+                session=ctx.session,
+                username=body.username,
+                password=body.password,
+                ttl_seconds=settings.token_ttl_seconds,
+                device_id=body.device_id,
+            )
+    except HashingBusy:
+        ctx.session.rollback()
+        return _too_many(ctx, 1, "the server is checking many passwords at once; retry shortly")
+    except Unauthenticated:
+        ctx.session.rollback()
+        throttle.record_failure(ctx.session, keys, utcnow(), policy)
+        ctx.session.commit()
+        raise
+    throttle.clear_account(ctx.session, keys)
     ctx.session.commit()
     return JSON(
         TokenResponse(
@@ -70,6 +107,19 @@ def issue(ctx: Context) -> Response:
             token_id=token.id,
         ).model_dump()
     )
+
+
+class TooManyRequests(AppError):
+    status, code, title = 429, "too-many-requests", "Too many requests"
+
+
+def _too_many(ctx: Context, seconds: int, detail: str) -> Response:
+    response = problem_response(
+        TooManyRequests(f"{detail}; retry after {seconds} s", extra={"retry_after": seconds}),
+        ctx.request.url.path,
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @router.route(

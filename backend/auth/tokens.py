@@ -65,6 +65,24 @@ def principal_for(*, session: Session, secret: str, device_id: str | None = None
         raise Unauthenticated("the bearer token has expired; request a new one")
     if not user.active:
         raise Unauthenticated("the account is disabled")
+    return principal_of(
+        session,
+        user,
+        device_id=token.device_id or device_id,
+        token_id=token.id,
+        device_credential=token.device_credential,
+    )
+
+
+def principal_of(
+    session: Session,
+    user: User,
+    *,
+    device_id: str | None = None,
+    token_id: uuid.UUID | None = None,
+    device_credential: bool = False,
+) -> Principal:
+    """The principal of a user as their scope now stands (districts granted and not revoked)."""
     districts = frozenset(
         session.scalars(
             select(col(UserDistrict.district_code)).where(
@@ -78,8 +96,9 @@ def principal_for(*, session: Session, secret: str, device_id: str | None = None
         role=Role(user.role),
         districts=districts,
         organisation_id=user.organisation_id,
-        device_id=token.device_id or device_id,
-        token_id=token.id,
+        device_id=device_id,
+        token_id=token_id,
+        device_credential=device_credential,
     )
 
 
@@ -89,6 +108,20 @@ def revoke_token(*, session: Session, token_id: uuid.UUID, at: datetime | None =
         .where(col(Token.id) == token_id, col(Token.revoked_at).is_(None))
         .values(revoked_at=at or utcnow())
     )
+
+
+def revoke_device_credentials(*, session: Session, device_id: str) -> int:
+    """Revoke every live credential of one device (a re-sent enrolment gets a fresh one)."""
+    result = session.execute(
+        update(Token)
+        .where(
+            col(Token.device_id) == device_id,
+            col(Token.device_credential).is_(True),
+            col(Token.revoked_at).is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def revoke_user_tokens(*, session: Session, user_id: uuid.UUID) -> int:

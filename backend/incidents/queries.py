@@ -118,15 +118,3 @@ def conflict_sites(session: Session, site_ids: Collection[uuid.UUID]) -> set[uui
             )
         )
     )
-
-
-def attachment_refs(session: Session) -> list[str]:
-    """Every attachment hash an incident or a follow-up names."""
-    refs: set[str] = set()
-    for rows in (
-        session.scalars(select(col(Incident.attachments))),
-        session.scalars(select(col(IncidentFollowUp.attachments))),
-    ):
-        for hashes in rows:
-            refs.update(hashes or ())
-    return sorted(refs)

@@ -23,11 +23,12 @@ from backend.custody.models import CustodyEvent, Lot
 from backend.custody.schemas import CustodyEventIn, parse_event
 from backend.errors import AppError, FieldError, StaleVersion, from_geo_error
 from backend.incidents import service as incidents
+from backend.incidents.attachments import INCIDENT_FILES
 from backend.incidents.models import Incident
-from backend.incidents.queries import attachment_refs
 from backend.incidents.schemas import FollowUpIn, IncidentCreate
 from backend.registry import service
 from backend.registry.models import Jurisdiction, Licence, Miner, Organisation, Site, SiteVisit
+from backend.registry.photos import MINER_PHOTOS
 from backend.registry.schemas import (
     GEOMETRY_TYPES,
     MinerCreate,
@@ -418,37 +419,10 @@ class OrganisationEntity(Entity):
     name, model = "organisation", Organisation
 
 
-def missing_photos(session: Session) -> list[str]:
-    """Photo hashes miners' records name whose attachment has not arrived whole."""
-    from offline_sync.server.tables import SyncAttachment
-
-    done = select(col(SyncAttachment.sha256)).where(col(SyncAttachment.completed_at).isnot(None))
-    return list(
-        session.scalars(
-            select(col(Miner.photo_ref))
-            .where(col(Miner.photo_ref).isnot(None), col(Miner.photo_ref).not_in(done))
-            .distinct()
-            .order_by(col(Miner.photo_ref))
-        )
-    )
-
-
-def missing_incident_files(session: Session) -> list[str]:
-    """Files incidents and their follow-ups name whose attachment has not arrived whole."""
-    from offline_sync.server.tables import SyncAttachment
-
-    done = set(
-        session.scalars(
-            select(col(SyncAttachment.sha256)).where(col(SyncAttachment.completed_at).isnot(None))
-        )
-    )
-    return [h for h in attachment_refs(session) if h not in done]
-
-
 def build_registry(settings: Settings) -> Registry:
     registry = Registry(
         scopes_for=scopes_for,
-        missing_attachments=[missing_photos, missing_incident_files],
+        attachment_refs=[MINER_PHOTOS, INCIDENT_FILES],
         mirror_scopes=frozenset({TRADE}),
     )
     for entity in (

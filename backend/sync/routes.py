@@ -8,26 +8,38 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlmodel import col, select
 from starlette.responses import Response, StreamingResponse
 
 from backend.api.inputs import parse_model
 from backend.api.jsonio import JSON, dumps, problem_response
+from backend.api.listing import (
+    Q_CURSOR,
+    Q_LIMIT,
+    enum_param,
+    page_of,
+    reject_unknown_params,
+    run_page,
+    uuid_param,
+)
 from backend.api.routing import Context, QueryParam, Router
 from backend.audit.service import record as audit
-from backend.auth.models import Role, Token
+from backend.audit.service import record_many
+from backend.auth.models import Role, Token, User
 from backend.auth.principal import Principal
-from backend.auth.tokens import TOKEN_PREFIX, digest
+from backend.auth.tokens import TOKEN_PREFIX, digest, principal_of, revoke_device_credentials
 from backend.clock import utcnow
 from backend.errors import AppError, FieldError, Forbidden, NotFound, ValidationFailed
 from backend.ids import uuid7
 from backend.settings import Settings
+from backend.sync import quarantine
 from backend.sync.entities import build_registry
 from backend.sync.scope import scopes_for
 from offline_sync.protocol import (
@@ -37,6 +49,7 @@ from offline_sync.protocol import (
     DeviceCredential,
     DeviceEnrol,
     DeviceInfo,
+    OpStatus,
     PullResponse,
     PushRequest,
     PushResponse,
@@ -136,7 +149,8 @@ def batch_session(ctx: Context) -> Iterator[Session]:
 @router.route(
     "POST",
     SYNC + "/devices",
-    "Enrol a device: it gets its own id and credential",
+    "Enrol a device with a user token: it gets its own id and credential. With an "
+    "`enrolment_key`, a resend gets the same device (and a fresh credential), never a second",
     request=DeviceEnrol,
     response=DeviceCredential,
     status=201,
@@ -145,20 +159,29 @@ def batch_session(ctx: Context) -> Iterator[Session]:
 def enrol(ctx: Context) -> Response:
     scopes_for(ctx.user)  # donors do not sync
     body = parse_model(DeviceEnrol, ctx.body)
-    now = utcnow()
+    if body.enrolment_key is not None:
+        earlier = _enrolled(ctx.session, ctx.user, body.enrolment_key)
+        if earlier is not None:
+            return _reenrol(ctx, earlier, body)
     device = SyncDevice(
-        id=uuid7(), user_id=ctx.user.user_id, name=body.name, platform=body.platform
-    )
-    secret = TOKEN_PREFIX + "dev_" + secrets.token_urlsafe(32)
-    token = Token(
-        token_hash=digest(secret),
+        id=uuid7(),
         user_id=ctx.user.user_id,
-        device_id=str(device.id),
-        created_at=now,
-        expires_at=now + timedelta(seconds=ctx.settings.device_token_ttl_seconds),
+        name=body.name,
+        platform=body.platform,
+        enrolment_key=body.enrolment_key,
     )
-    ctx.session.add_all([device, token])
-    ctx.session.flush()
+    ctx.session.add(device)
+    try:
+        ctx.session.flush()
+    except IntegrityError:
+        # The same key, enrolled by a resend racing this one: answer with that device.
+        ctx.session.rollback()
+        assert body.enrolment_key is not None
+        earlier = _enrolled(ctx.session, ctx.user, body.enrolment_key)
+        if earlier is None:
+            raise
+        return _reenrol(ctx, earlier, body)
+    secret, token = _credential(ctx, device)
     audit(
         session=ctx.session,
         principal=ctx.user,
@@ -169,12 +192,67 @@ def enrol(ctx: Context) -> Response:
         after=_device_info(device),
     )
     ctx.session.commit()
+    return _credential_response(device, secret, token)
+
+
+def _enrolled(session: Session, p: Principal, key: str) -> SyncDevice | None:
+    return session.scalars(
+        select(SyncDevice).where(
+            col(SyncDevice.user_id) == p.user_id, col(SyncDevice.enrolment_key) == key
+        )
+    ).first()
+
+
+def _credential(ctx: Context, device: SyncDevice) -> tuple[str, Token]:
+    now = utcnow()
+    secret = TOKEN_PREFIX + "dev_" + secrets.token_urlsafe(32)
+    token = Token(
+        token_hash=digest(secret),
+        user_id=device.user_id,
+        device_id=str(device.id),
+        device_credential=True,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ctx.settings.device_token_ttl_seconds),
+    )
+    ctx.session.add(token)
+    ctx.session.flush()
+    return secret, token
+
+
+def _credential_response(device: SyncDevice, secret: str, token: Token) -> Response:
     return JSON(
         DeviceCredential(
             device_id=device.id, device_token=secret, expires_at=token.expires_at
         ).model_dump(),
         status_code=201,
     )
+
+
+def _reenrol(ctx: Context, device: SyncDevice, body: DeviceEnrol) -> Response:
+    """A resent enrolment: the same device, a fresh credential, the lost one revoked."""
+    if (device.name, device.platform) != (body.name, body.platform):
+        raise ValidationFailed(
+            "this enrolment_key enrolled a device with another name or platform",
+            errors=[FieldError("/enrolment_key", "already used for another enrolment")],
+        )
+    if device.revoked_at is not None:
+        raise Forbidden(
+            f"device {device.id} was revoked; enrol again with a new enrolment_key",
+            code="device-revoked",
+        )
+    revoked = revoke_device_credentials(session=ctx.session, device_id=str(device.id))
+    secret, token = _credential(ctx, device)
+    audit(
+        session=ctx.session,
+        principal=ctx.user,
+        action="enrol-resend",
+        entity_type="device",
+        entity_id=device.id,
+        before=None,
+        after={"device": _device_info(device), "credentials_revoked": revoked},
+    )
+    ctx.session.commit()
+    return _credential_response(device, secret, token)
 
 
 class DevicesPage(BaseModel):
@@ -235,28 +313,72 @@ def revoke_device(ctx: Context) -> Response:
 )
 def push(ctx: Context) -> Response:
     device = _device(ctx.session, ctx.user)
-    if device.revoked_at is not None:
-        quarantine = SyncQuarantine(
-            id=uuid7(),
-            device_id=device.id,
-            user_id=device.user_id,
-            reason="device revoked",
-            payload=ctx.body if isinstance(ctx.body, dict) else {"body": ctx.body},
-        )
-        ctx.session.add(quarantine)
-        ctx.session.commit()
-        raise Forbidden(
-            f"device {device.id} was revoked at {device.revoked_at}; its ops are kept in "
-            f"quarantine ({quarantine.id}) for review",
-            code="device-revoked",
-        )
     request = parse_model(PushRequest, ctx.body)
+    if device.revoked_at is not None:
+        raise _quarantined(ctx, request)
     with batch_session(ctx) as session:
         # One push per device at a time: a resend racing its unanswered original waits for
         # it, then finds its ops in the ledger and answers `duplicate` with their outcome.
         device = _device(session, ctx.user, lock=True)
         response = sync_engine(ctx).push(session, device=device, actor=ctx.user, request=request)
+        _settle_quarantine(session, ctx.user, response)
     return JSON(response.model_dump(mode="json"))
+
+
+def _quarantined(ctx: Context, request: PushRequest) -> AppError:
+    """Keep a revoked device's ops in quarantine, within its bounds; the 403 that says so."""
+    device = _device(ctx.session, ctx.user, lock=True)
+    held = quarantine.hold(
+        ctx.session,
+        device=device,
+        request=request,
+        max_ops=ctx.settings.quarantine_max_ops,
+        max_bytes=ctx.settings.quarantine_max_bytes,
+    )
+    if held.stored:
+        audit(
+            session=ctx.session,
+            principal=ctx.user,
+            action="quarantine",
+            entity_type="device",
+            entity_id=device.id,
+            before=None,
+            after={"ops": [str(i) for i in held.stored]},
+        )
+    ctx.session.commit()
+    detail = (
+        f"device {device.id} was revoked at {device.revoked_at}; "
+        f"{len(held.stored) + len(held.already)} op(s) are kept in quarantine for review"
+    )
+    if held.refused:
+        detail += (
+            f"; {len(held.refused)} op(s) were refused because this device's quarantine is "
+            f"full ({ctx.settings.quarantine_max_ops} ops or "
+            f"{ctx.settings.quarantine_max_bytes} bytes): keep them on the device"
+        )
+    return Forbidden(
+        detail,
+        code="device-revoked",
+        extra={
+            "quarantined": [str(i) for i in held.stored],
+            "already_quarantined": [str(i) for i in held.already],
+            "refused": [str(i) for i in held.refused],
+        },
+    )
+
+
+def _settle_quarantine(session: Session, actor: Principal, response: PushResponse) -> None:
+    """Quarantine entries whose ops this push applied (after re-enrolment) are marked so."""
+    applied = [r.op_id for r in response.results if r.status is OpStatus.applied]
+    entries = quarantine.mark_applied(session, applied)
+    if entries:
+        record_many(
+            session=session,
+            principal=actor,
+            action="quarantine-applied",
+            entity_type="sync_quarantine",
+            entries=[(e.id, {"status": e.status}, {"status": quarantine.APPLIED}) for e in entries],
+        )
 
 
 # --- pull ----------------------------------------------------------------------------------------
@@ -459,38 +581,139 @@ def list_pending(ctx: Context) -> Response:
     )
 
 
+class QuarantineEntry(BaseModel):
+    id: uuid.UUID
+    device_id: uuid.UUID
+    user_id: uuid.UUID
+    op_id: uuid.UUID | None
+    received_at: datetime
+    reason: str
+    status: Literal["unreviewed", "released", "applied", "discarded"]
+    ops: int
+    size_bytes: int
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    reviewed_at: datetime | None
+    reviewed_by: uuid.UUID | None
+    review_note: str | None
+
+
 class QuarantinePage(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[QuarantineEntry]
+    next_cursor: str | None
+
+
+class QuarantineReview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["released", "applied", "discarded"]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
 
 
 @router.route(
     "GET",
     SYNC + "/quarantine",
-    "Pushes from revoked devices, kept for review",
+    "Ops of revoked devices, one entry per op, kept for review (paged)",
     response=QuarantinePage,
-    errors=(403,),
+    query=(
+        Q_LIMIT,
+        Q_CURSOR,
+        QueryParam("status", "unreviewed, released, applied or discarded"),
+        QueryParam("device_id", "one device's entries", {"type": "string", "format": "uuid"}),
+    ),
+    errors=(403, 422),
 )
 def list_quarantine(ctx: Context) -> Response:
     _supervisor(ctx.user)
-    rows = ctx.session.scalars(select(SyncQuarantine).order_by(col(SyncQuarantine.received_at)))
-    return JSON(
-        {
-            "items": [
-                {
-                    "id": q.id,
-                    "device_id": q.device_id,
-                    "user_id": q.user_id,
-                    "received_at": q.received_at,
-                    "reason": q.reason,
-                    "ops": len(q.payload.get("ops", [])) if isinstance(q.payload, dict) else 0,
-                    "payload": q.payload,
-                    "reviewed_at": q.reviewed_at,
-                    "review_note": q.review_note,
-                }
-                for q in rows
-            ]
-        }
+    reject_unknown_params(ctx.request, ("status", "device_id"))
+    stmt = select(SyncQuarantine)
+    status = enum_param(ctx.request, "status", quarantine.STATUSES)
+    if status is not None:
+        stmt = stmt.where(col(SyncQuarantine.status) == status)
+    device_id = uuid_param(ctx.request, "device_id")
+    if device_id is not None:
+        stmt = stmt.where(col(SyncQuarantine.device_id) == device_id)
+    rows, cursor = run_page(
+        ctx.session, stmt, SyncQuarantine.id, page_of(ctx.request, ctx.settings)
     )
+    return JSON({"items": [quarantine.info(q) for q in rows], "next_cursor": cursor})
+
+
+class ReviewClosed(AppError):
+    status, code, title = 409, "already-reviewed", "The entry was reviewed already"
+
+
+@router.route(
+    "POST",
+    SYNC + "/quarantine/{id}/review",
+    "Review a quarantined op (supervisor): release it through the push rules, mark it "
+    "applied, or discard it with a reason",
+    request=QuarantineReview,
+    response=QuarantineEntry,
+    errors=(403, 404, 409, 422),
+)
+def review_quarantine(ctx: Context) -> Response:
+    _supervisor(ctx.user)
+    body = parse_model(QuarantineReview, ctx.body)
+    entry_id = ctx.record_id()
+    if body.decision == "discarded" and body.reason is None:
+        raise ValidationFailed(
+            "a discarded op needs a reason",
+            errors=[FieldError("/reason", "required when the decision is discarded")],
+        )
+    with batch_session(ctx) as session:
+        entry = session.get(SyncQuarantine, entry_id, with_for_update=True)
+        if entry is None:
+            raise NotFound(f"no quarantine entry {ctx.path['id']}")
+        if entry.status != quarantine.UNREVIEWED:
+            raise ReviewClosed(
+                f"the entry is {entry.status} already", extra={"entry_status": entry.status}
+            )
+        before = quarantine.info(entry)
+        if body.decision == "applied" and not quarantine.ledger_applied(session, entry.op_id):
+            raise ValidationFailed(
+                "the op is not in the ledger as applied; release or discard it instead",
+                errors=[FieldError("/decision", "the op was not applied")],
+            )
+        if body.decision == "released":
+            entry.payload = {**entry.payload, "result": _release(ctx, session, entry)}
+        entry.status = body.decision
+        entry.reviewed_at = utcnow()
+        entry.reviewed_by = ctx.user.user_id
+        entry.review_note = body.reason
+        session.add(entry)
+        session.flush()
+        after = quarantine.info(entry)
+        audit(
+            session=session,
+            principal=ctx.user,
+            action="quarantine-review",
+            entity_type="sync_quarantine",
+            entity_id=entry.id,
+            before=json.loads(dumps(before)),
+            after=json.loads(dumps(after)),
+            reason=body.reason,
+        )
+    return JSON(after)
+
+
+def _release(ctx: Context, session: Session, entry: SyncQuarantine) -> dict[str, Any]:
+    """Run a quarantined op through the push rules as its device, with its user's scope now."""
+    device = session.get(SyncDevice, entry.device_id, with_for_update=True)
+    user = session.get(User, entry.user_id)
+    if device is None or user is None or not user.active:
+        raise ValidationFailed(
+            "the op's device or user is gone or disabled; discard it instead",
+            errors=[FieldError("/decision", "cannot be released")],
+        )
+    actor = principal_of(session, user, device_id=str(device.id))
+    kept = (device.last_seen_at, device.last_seq, device.clock_offset_ms, device.clock_drift)
+    request = PushRequest.model_validate({"sent_at": utcnow(), "ops": entry.payload["ops"]})
+    response = sync_engine(ctx).push(session, device=device, actor=actor, request=request)
+    # A release is not the device being seen: keep what its last own push said.
+    device.last_seen_at, device.last_seq, device.clock_offset_ms, device.clock_drift = kept
+    session.add(device)
+    return response.results[0].model_dump(mode="json")
 
 
 # --- attachments ---------------------------------------------------------------------------------
@@ -503,15 +726,15 @@ class MissingPage(BaseModel):
 @router.route(
     "GET",
     SYNC + "/attachments/missing",
-    "Hashes that records name but that have not arrived whole",
+    "Hashes that records you may edit name but that have not arrived whole",
     response=MissingPage,
+    errors=(403,),
 )
 def missing(ctx: Context) -> Response:
     registry = sync_engine(ctx).registry
-    hashes: set[str] = set()
-    for source in registry.missing_attachments:
-        hashes.update(source(ctx.session))
-    return JSON({"items": sorted(hashes)})
+    if not registry.may_store_attachments(ctx.user):
+        raise Forbidden(f"the {ctx.user.role.value} role stores no attachments")
+    return JSON({"items": registry.missing_attachments(ctx.session, ctx.user)})
 
 
 def _sha(ctx: Context) -> str:
@@ -524,33 +747,55 @@ def _sha(ctx: Context) -> str:
     return sha
 
 
+def _readable(ctx: Context, sha: str) -> None:
+    """A 404 unless a record in the caller's scope names the attachment (its existence is
+    itself personal data: a photo's hash says who was photographed)."""
+    registry = sync_engine(ctx).registry
+    if not (
+        registry.attachment_readable(ctx.session, ctx.user, sha)
+        or registry.attachment_writable(ctx.session, ctx.user, sha)
+    ):
+        raise NotFound(f"no attachment {sha} that a record in your scope names")
+
+
 @router.route(
     "GET",
     SYNC + "/attachments/{sha256}",
-    "How much of an attachment has arrived",
+    "How much of an attachment has arrived (a record in your scope must name it)",
     response=AttachmentStatus,
-    errors=(404,),
+    errors=(404, 422),
 )
 def attachment_status(ctx: Context) -> Response:
     from offline_sync.server.tables import SyncAttachment
 
-    row = ctx.session.get(SyncAttachment, _sha(ctx))
+    sha = _sha(ctx)
+    _readable(ctx, sha)
+    row = ctx.session.get(SyncAttachment, sha)
     if row is None:
-        raise NotFound(f"no attachment {ctx.path['sha256']}: start at offset 0")
+        raise NotFound(f"no attachment {sha}: start at offset 0")
     return JSON(attachments.status_of(row).model_dump())
 
 
 @router.route(
     "POST",
     SYNC + "/attachments/{sha256}",
-    "Upload a chunk at ?offset= (X-Attachment-Size: total bytes)",
+    "Upload a chunk at ?offset= (X-Attachment-Size: total bytes); a record you may edit "
+    "must name the attachment",
     response=AttachmentStatus,
     raw_body=True,
     query=(QueryParam("offset", "where this chunk starts", {"type": "integer", "minimum": 0}),),
-    errors=(409, 422),
+    errors=(403, 409, 422),
 )
 def upload_chunk(ctx: Context) -> Response:
     sha = _sha(ctx)
+    registry = sync_engine(ctx).registry
+    if not registry.may_store_attachments(ctx.user):
+        raise Forbidden(f"the {ctx.user.role.value} role stores no attachments")
+    if not registry.attachment_writable(ctx.session, ctx.user, sha):
+        raise Forbidden(
+            f"no record you may edit names attachment {sha}: push the record first",
+            code="attachment-unreferenced",
+        )
     try:
         offset = int(ctx.query.get("offset", "0"))
         total = int(ctx.request.headers.get("x-attachment-size", "0"))
@@ -566,7 +811,7 @@ def upload_chunk(ctx: Context) -> Response:
             offset=offset,
             total=total,
             data=bytes(ctx.body or b""),
-            device_id=_device_id(ctx.user),
+            uploader=_device_id(ctx.user) or ctx.user.user_id,
         )
     except attachments.AttachmentError as err:
         if err.code == "hash-mismatch":
@@ -580,6 +825,15 @@ def upload_chunk(ctx: Context) -> Response:
             extra={"received": err.status.received if err.status else 0},
         )
         return problem_response(error, ctx.request.url.path)
+    audit(
+        session=ctx.session,
+        principal=ctx.user,
+        action="upload-complete" if status.complete else "upload",
+        entity_type="attachment",
+        entity_id=sha,
+        before=None,
+        after={**status.model_dump(), "offset": offset},
+    )
     ctx.session.commit()
     return JSON(status.model_dump())
 
@@ -604,14 +858,18 @@ def _device_id(p: Principal) -> uuid.UUID | None:
     SYNC + "/attachments/{sha256}/content",
     "The bytes of a complete attachment",
     media_type="application/octet-stream",
-    errors=(404,),
+    errors=(404, 422),
 )
 def attachment_content(ctx: Context) -> Response:
-    data = attachments.content(ctx.session, _sha(ctx))
+    sha = _sha(ctx)
+    if not sync_engine(ctx).registry.attachment_readable(ctx.session, ctx.user, sha):
+        raise NotFound(f"no attachment {sha} that a record you may see in full names")
+    data = attachments.content(ctx.session, sha)
     if data is None:
-        raise NotFound(f"attachment {ctx.path['sha256']} is not complete")
+        raise NotFound(f"attachment {sha} is not complete")
     return Response(
         data,
         media_type="application/octet-stream",
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        # Personal data: private caches only, and only for the one who asked.
+        headers={"Cache-Control": "private, max-age=86400"},
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -200,7 +201,13 @@ class DeviceClient:
         login = http.json(
             "POST", "/api/v1/auth/token", json_body={"username": username, "password": password}
         )
-        body = DeviceEnrol(name=name, platform=platform).model_dump(mode="json")
+        # The key is made once and kept until an answer arrives: a resend after a lost answer
+        # then gets the same device back, never a second one with a credential nobody holds.
+        key = self.store.get("enrolment_key")
+        if key is None:
+            key = secrets.token_urlsafe(24)
+            self.store.set_many({"enrolment_key": key})
+        body = DeviceEnrol(name=name, platform=platform, enrolment_key=key).model_dump(mode="json")
         cred = DeviceCredential.model_validate(
             http.json(
                 "POST",
@@ -216,6 +223,7 @@ class DeviceClient:
                 "device_id": str(cred.device_id),
                 "device_token": cred.device_token,
                 "expires_at": cred.expires_at.isoformat(),
+                "enrolment_key": None,  # answered: the next enrolment is a new one
             }
         )
         http.token = cred.device_token
@@ -347,9 +355,13 @@ class DeviceClient:
                 return report
 
     def sync(self) -> SyncReport:
-        """Upload waiting photos, push, then pull (which also brings the answers' effects)."""
-        attachments = self.upload_attachments()
+        """Push, upload waiting photos, then pull (which also brings the answers' effects).
+
+        Photos go after the push: the server takes a photo only once a record it may be
+        stored for (one the user may edit) names it.
+        """
         pushed = self.push()
+        attachments = self.upload_attachments()
         pulled = self.pull()
         return SyncReport(push=pushed, pull=pulled, attachments=attachments)
 
@@ -408,7 +420,17 @@ class DeviceClient:
         return self._upload(self.attach(source))
 
     def upload_attachments(self) -> list[AttachmentStatus]:
-        return [self._upload(a.sha256) for a in self.store.attachments()]
+        """Upload every unfinished photo that a record on the server names; the rest wait
+        (their record is not pushed or was refused) and go with a later sync."""
+        done: list[AttachmentStatus] = []
+        for attachment in self.store.attachments():
+            try:
+                done.append(self._upload(attachment.sha256))
+            except ServerRefused as refusal:
+                kind = str(refusal.problem.get("type", ""))
+                if refusal.status != 403 or not kind.endswith("/attachment-unreferenced"):
+                    raise
+        return done
 
     def missing_attachments(self) -> list[str]:
         body = self._http().json("GET", "/sync/v1/attachments/missing")

@@ -50,25 +50,33 @@ def put_chunk(
     offset: int,
     total: int,
     data: bytes,
-    device_id: uuid.UUID | None,
+    uploader: uuid.UUID | None,
 ) -> AttachmentStatus:
-    """Append a chunk at `offset`. Re-sending a chunk already stored is harmless."""
+    """Append a chunk at `offset`. Re-sending a chunk already stored is harmless.
+
+    An unfinished upload is no claim: only whole bytes that hash to the address count. So a
+    chunk at offset 0 from another uploader, or with another declared size, starts the upload
+    over (its partial bytes are dropped), and a size mismatch elsewhere answers "restart at 0".
+    A wrong size or garbage left by one party then never blocks the rightful upload.
+    """
     if not SHA256.match(sha256):
         raise AttachmentError("the address must be a lowercase hex SHA-256", field="sha256")
     if not 0 < total <= MAX_SIZE:
         raise AttachmentError(f"X-Attachment-Size must be 1..{MAX_SIZE}", field="X-Attachment-Size")
     row = session.get(SyncAttachment, sha256, with_for_update=True)
     if row is None:
-        row = SyncAttachment(sha256=sha256, size=total, received=0, uploaded_by=device_id)
+        row = SyncAttachment(sha256=sha256, size=total, received=0, uploaded_by=uploader)
         session.add(row)
         session.flush()
     if row.completed_at is not None:
         return status_of(row)  # immutable: a finished file is never written again
+    if offset == 0 and (total != row.size or row.uploaded_by != uploader):
+        _restart(session, row, total, uploader)
     if total != row.size:
         raise AttachmentError(
-            f"the size was given as {row.size} before",
+            f"the size was given as {row.size} by an unfinished upload; start again at offset 0",
             field="X-Attachment-Size",
-            status=status_of(row),
+            status=AttachmentStatus(sha256=sha256, size=row.size, received=0, complete=False),
             code="size-mismatch",
         )
     if offset + len(data) <= row.received:
@@ -113,6 +121,15 @@ def put_chunk(
     session.add(row)
     session.flush()
     return status_of(row)
+
+
+def _restart(session: Session, row: SyncAttachment, total: int, uploader: uuid.UUID | None) -> None:
+    session.execute(
+        delete(SyncAttachmentChunk).where(col(SyncAttachmentChunk.sha256) == row.sha256)
+    )
+    row.size, row.received, row.uploaded_by = total, 0, uploader
+    session.add(row)
+    session.flush()
 
 
 def content(session: Session, sha256: str) -> bytes | None:

@@ -66,6 +66,21 @@ class EntityHandler(Protocol):
         """The record as this actor may see it (redaction per role)."""
 
 
+@dataclass(frozen=True)
+class AttachmentRefs:
+    """Records of one kind that name attachments by hash, and who may read or store them.
+
+    An attachment has no scope of its own: it follows the records that reference it. A
+    caller may store (upload) an attachment when a record it may edit names it, and read it
+    when a record whose personal data it may see names it.
+    """
+
+    may_store_any: Callable[[Any], bool]
+    readable: Callable[[Session, Any, str], bool]
+    writable: Callable[[Session, Any, str], bool]
+    missing: Callable[[Session, Any], list[str]]
+
+
 @dataclass
 class Registry:
     """The application's syncable entities, its idea of scope, and attachment references."""
@@ -75,7 +90,22 @@ class Registry:
     # Scopes that repeat records kept in another scope (for readers of a part of the country);
     # a reader of every scope skips them.
     mirror_scopes: frozenset[str] = frozenset()
-    missing_attachments: list[Callable[[Session], list[str]]] = field(default_factory=list)
+    attachment_refs: list[AttachmentRefs] = field(default_factory=list)
 
     def register(self, handler: EntityHandler) -> None:
         self.handlers[handler.name] = handler
+
+    def may_store_attachments(self, actor: Any) -> bool:
+        return any(r.may_store_any(actor) for r in self.attachment_refs)
+
+    def attachment_readable(self, session: Session, actor: Any, sha256: str) -> bool:
+        return any(r.readable(session, actor, sha256) for r in self.attachment_refs)
+
+    def attachment_writable(self, session: Session, actor: Any, sha256: str) -> bool:
+        return any(r.writable(session, actor, sha256) for r in self.attachment_refs)
+
+    def missing_attachments(self, session: Session, actor: Any) -> list[str]:
+        hashes: set[str] = set()
+        for refs in self.attachment_refs:
+            hashes.update(refs.missing(session, actor))
+        return sorted(hashes)

@@ -16,6 +16,9 @@ from offline_sync.server.sqltypes import UTCDateTime, utcnow
 
 class SyncDevice(SQLModel, table=True):
     __tablename__ = "sync_device"
+    __table_args__ = (
+        Index("uq_sync_device_enrolment_key", "user_id", "enrolment_key", unique=True),
+    )
 
     id: uuid.UUID = Field(primary_key=True)
     user_id: uuid.UUID = Field(index=True)
@@ -28,6 +31,8 @@ class SyncDevice(SQLModel, table=True):
     last_seq: int = Field(default=0, sa_type=BigInteger)
     clock_offset_ms: int | None = Field(default=None, sa_type=BigInteger)
     clock_drift: bool = Field(default=False)
+    # The client's key for this enrolment: a resend of a lost answer finds this device again.
+    enrolment_key: str | None = Field(default=None, max_length=64)
 
 
 class SyncOp(SQLModel, table=True):
@@ -108,12 +113,20 @@ class SyncConflict(SQLModel, table=True):
 
 
 class SyncQuarantine(SQLModel, table=True):
-    """A push refused whole (a revoked device): kept for review, never dropped."""
+    """One op of a revoked device, refused and kept for review, never dropped.
+
+    `status` is `unreviewed` until a supervisor reviews it (`released`, `discarded`) or the op
+    is applied through a later push (`applied`).
+    """
 
     __tablename__ = "sync_quarantine"
+    __table_args__ = (Index("uq_sync_quarantine_device_op", "device_id", "op_id", unique=True),)
 
     id: uuid.UUID = Field(primary_key=True)
     device_id: uuid.UUID = Field(index=True)
+    op_id: uuid.UUID | None = Field(default=None, index=True)
+    size_bytes: int = Field(default=0, sa_type=BigInteger)
+    status: str = Field(default="unreviewed", max_length=16)
     user_id: uuid.UUID
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     reason: str = Field(max_length=200)

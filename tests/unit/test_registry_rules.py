@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from backend.api.pagination import (
+    CursorSigner,
     Page,
     decode_cursor,
     encode_cursor,
@@ -199,14 +201,35 @@ def test_a_licence_cannot_transition_to_the_status_it_has() -> None:
 
 # --- cursors -------------------------------------------------------------------------------
 
+SIGNER = CursorSigner(key=b"k" * 32, context="/api/v1/miners?district=SL-E-KEN")
+
+
+def test_a_cursor_from_another_list_or_filter_or_key_is_a_422_naming_the_cursor() -> None:
+    cursor = encode_cursor(uuid7(), SIGNER)
+    for other in (
+        CursorSigner(key=b"k" * 32, context="/api/v1/sites?district=SL-E-KEN"),
+        CursorSigner(key=b"k" * 32, context="/api/v1/miners?district=SL-S-BO"),
+        CursorSigner(key=b"x" * 32, context=SIGNER.context),
+    ):
+        with pytest.raises(ValidationFailed) as caught:
+            decode_cursor(cursor, other)
+        assert _pointer_of(caught.value) == "/query/cursor"
+
+
+def test_a_cursor_with_a_forged_id_under_a_real_tag_is_a_422() -> None:
+    blob = base64.urlsafe_b64decode(encode_cursor(uuid7(), SIGNER) + "==")
+    forged = base64.urlsafe_b64encode(uuid7().bytes + blob[16:]).decode().rstrip("=")
+    with pytest.raises(ValidationFailed):
+        decode_cursor(forged, SIGNER)
+
 
 def test_a_cursor_round_trips_to_the_same_id() -> None:
     for record_id in (uuid7(), uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)):
-        assert decode_cursor(encode_cursor(record_id)) == record_id
+        assert decode_cursor(encode_cursor(record_id, SIGNER), SIGNER) == record_id
 
 
 def test_a_cursor_is_url_safe_and_unpadded() -> None:
-    cursor = encode_cursor(uuid.UUID(int=2**128 - 1))
+    cursor = encode_cursor(uuid.UUID(int=2**128 - 1), SIGNER)
     assert cursor.isascii()
     assert not set(cursor) & set("+/=")
 
@@ -218,31 +241,33 @@ def test_a_cursor_is_url_safe_and_unpadded() -> None:
 )
 def test_a_cursor_this_server_did_not_issue_is_a_422_naming_the_cursor(cursor: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        decode_cursor(cursor)
+        decode_cursor(cursor, SIGNER)
     assert _pointer_of(caught.value) == "/query/cursor"
 
 
 def test_page_from_query_defaults_and_reads_the_cursor() -> None:
     record_id = uuid7()
-    assert page_from_query({}, default=100, maximum=1000) == Page(limit=100, after=None)
-    query = {"limit": "5", "cursor": encode_cursor(record_id)}
-    page = page_from_query(query, default=100, maximum=1000)
+    assert page_from_query({}, default=100, maximum=1000, signer=SIGNER) == Page(
+        limit=100, after=None
+    )
+    query = {"limit": "5", "cursor": encode_cursor(record_id, SIGNER)}
+    page = page_from_query(query, default=100, maximum=1000, signer=SIGNER)
     assert page == Page(limit=5, after=record_id)
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "1001", "ten", "1.5", ""], ids=repr)
 def test_a_limit_outside_one_to_the_maximum_is_a_422_naming_limit(limit: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        page_from_query({"limit": limit}, default=100, maximum=1000)
+        page_from_query({"limit": limit}, default=100, maximum=1000, signer=SIGNER)
     assert _pointer_of(caught.value) == "/query/limit"
 
 
 def test_split_page_gives_a_cursor_only_when_there_is_more() -> None:
     ids = [uuid7() for _ in range(3)]
-    items, cursor = split_page(ids, Page(limit=2, after=None), lambda i: i)
+    items, cursor = split_page(ids, Page(limit=2, after=None, signer=SIGNER), lambda i: i)
     assert items == ids[:2]
-    assert cursor is not None and decode_cursor(cursor) == ids[1]
-    items, cursor = split_page(ids, Page(limit=3, after=None), lambda i: i)
+    assert cursor is not None and decode_cursor(cursor, SIGNER) == ids[1]
+    items, cursor = split_page(ids, Page(limit=3, after=None, signer=SIGNER), lambda i: i)
     assert items == ids and cursor is None
 
 
