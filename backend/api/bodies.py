@@ -3,8 +3,9 @@
 One reader for every route, so no route sees a body that could break the layers below it:
 
 - inflation stops at a ceiling (a 31 KiB gzip body can claim gigabytes);
-- the parser counts numbers as it meets them and stops at the route's budget, so a body holding
-  a million-vertex geometry is refused after the budget's worth of work, not after all of it;
+- a body with more commas than twice the route's number budget is refused before parsing (one
+  C-speed count), and the parser counts numbers as it meets them and stops at the budget, so a
+  body holding a million-vertex geometry is refused cheaply, not after building all of it;
 - nesting deeper than `MAX_DEPTH`, NUL characters in strings or keys, NaN and Infinity (not
   JSON), numbers past the 64-bit range or longer than `MAX_NUMBER_CHARS` are refused as a 422
   naming each value by its JSON pointer.
@@ -180,6 +181,12 @@ def parse_json(
         raise UnsupportedMediaType(f"send application/json or application/geo+json, not {media}")
     if not raw.strip():
         raise MalformedRequest("the request body is empty; a JSON document is required")
+    # A C-speed count first: each number after a container's first is preceded by a comma, so
+    # a body with many times the budget in commas is refused before any of it is parsed.
+    if raw.count(b",") > 2 * numbers:
+        raise PayloadTooLarge(
+            f"the body holds more than {2 * numbers} values; send it in smaller parts"
+        )
     hooks = _Numbers(numbers)
     try:
         text = raw.decode("utf-8")

@@ -71,7 +71,7 @@ def time_param(query: Any, name: str, *, allow_date: bool = True) -> datetime | 
         example = "2026-01-31T12:00:00Z" + (" or 2026-01-31" if allow_date else "")
         raise _refuse(name, f"expected e.g. {example}") from exc
     if value.tzinfo is None:
-        raise _refuse(name, "add Z or an offset such as +00:00")
+        raise _refuse(name, "needs a time zone: add Z or an offset such as +00:00")
     try:
         return bounded_time(value)
     except ValueError as exc:
