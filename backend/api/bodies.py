@@ -38,11 +38,12 @@ MAX_ERRORS = 20
 INFLATE_CHUNK = 64 * 1024
 
 
-def inflate(raw: bytes, limit: int) -> bytes:
-    """A gzip body, decompressed chunk by chunk; refused as soon as it passes `limit`."""
+def inflate(raw: bytes, limit: int, *, max_commas: int | None = None) -> bytes:
+    """A gzip body, decompressed chunk by chunk; refused as soon as it passes `limit` bytes or
+    (for JSON) holds more than `max_commas` commas, before the rest is inflated."""
     out = zlib.decompressobj(wbits=31)
     parts: list[bytes] = []
-    size = 0
+    size = commas = 0
     data = raw
     try:
         while data:
@@ -50,6 +51,10 @@ def inflate(raw: bytes, limit: int) -> bytes:
             size += len(piece)
             if size > limit:
                 raise PayloadTooLarge(f"the body inflates beyond the limit of {limit} bytes")
+            if max_commas is not None:
+                commas += piece.count(b",")
+                if commas > max_commas:
+                    raise too_many_values(max_commas)
             parts.append(piece)
             data = out.unconsumed_tail
         piece = out.flush()
@@ -59,6 +64,15 @@ def inflate(raw: bytes, limit: int) -> bytes:
         raise PayloadTooLarge(f"the body inflates beyond the limit of {limit} bytes")
     parts.append(piece)
     return b"".join(parts)
+
+
+def comma_ceiling(numbers: int) -> int:
+    """Commas a JSON body with a budget of `numbers` may hold (coordinates: one per number)."""
+    return 2 * numbers
+
+
+def too_many_values(commas: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the body holds more than {commas} values; send it in smaller parts")
 
 
 @dataclass(frozen=True)
@@ -183,10 +197,8 @@ def parse_json(
         raise MalformedRequest("the request body is empty; a JSON document is required")
     # A C-speed count first: each number after a container's first is preceded by a comma, so
     # a body with many times the budget in commas is refused before any of it is parsed.
-    if raw.count(b",") > 2 * numbers:
-        raise PayloadTooLarge(
-            f"the body holds more than {2 * numbers} values; send it in smaller parts"
-        )
+    if raw.count(b",") > comma_ceiling(numbers):
+        raise too_many_values(comma_ceiling(numbers))
     hooks = _Numbers(numbers)
     try:
         text = raw.decode("utf-8")

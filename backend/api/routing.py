@@ -23,7 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.api.bodies import inflate, parse_json
+from backend.api.bodies import comma_ceiling, inflate, parse_json
 from backend.api.jsonio import problem_response
 from backend.api.params import check_query
 from backend.auth.principal import Principal
@@ -200,19 +200,19 @@ def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
 
     def decode(raw: bytes, encoding: str, content_type: str | None, settings: Settings) -> Any:
         """Inflate and parse, under the route's ceilings (CPU-bound: runs in the thread pool)."""
+        large = endpoint.large_body
+        numbers = settings.max_large_json_numbers if large else settings.max_json_numbers
         if encoding == "gzip":
-            ceiling = (
-                settings.max_inflated_bytes if endpoint.large_body else settings.max_body_bytes
+            raw = inflate(
+                raw,
+                settings.max_inflated_bytes if large else settings.max_body_bytes,
+                max_commas=None if endpoint.raw_body else comma_ceiling(numbers),
             )
-            raw = inflate(raw, ceiling)
         if endpoint.raw_body:
             return raw
         # An action that takes no input (revoke, for one) needs no body.
         if endpoint.request is None and not raw.strip():
             return None
-        numbers = (
-            settings.max_large_json_numbers if endpoint.large_body else settings.max_json_numbers
-        )
         return parse_json(raw, content_type, numbers=numbers, per_item=endpoint.per_item)
 
     async def asgi(request: Request) -> Response:

@@ -27,6 +27,11 @@ def test_gzip_past_the_ceiling_is_a_413() -> None:
         inflate(gzip.compress(b"0" * 1_000_000), 999_999)
 
 
+def test_gzip_json_with_too_many_commas_is_a_413_before_it_is_all_inflated() -> None:
+    with pytest.raises(PayloadTooLarge, match="values"):
+        inflate(gzip.compress(b"[" + b"1," * 1_000_000 + b"1]"), 10**9, max_commas=10_000)
+
+
 def test_a_body_that_is_not_gzip_is_a_400() -> None:
     with pytest.raises(MalformedRequest):
         inflate(b"not gzip at all", 1000)
