@@ -37,6 +37,7 @@ class Settings:
     pull_page_default: int = 1000
     pull_page_max: int = 5000
     # A gzip body may expand to this much; more is refused (a zip bomb costs nothing to send).
+    # Only a sync push may: every other route's body inflates to `max_body_bytes` at most.
     max_inflated_bytes: int = 32 * 1024 * 1024
     # Internal controls. A handheld GPS under forest canopy is off by 10-50 m, a pit is often
     # dug a few hundred metres past a mapped polygon's edge, and a buyer may weigh at the
@@ -78,6 +79,13 @@ class Settings:
     # What a revoked device may still leave in quarantine, in ops and in bytes of op JSON.
     quarantine_max_ops: int = 1000
     quarantine_max_bytes: int = 2 * 1024 * 1024
+    # The JSON parser stops counting numbers here (a 5000-vertex 3D polygon holds 15,000); a
+    # sync push may hold more, and a client splits a push that gets 413.
+    max_json_numbers: int = 50_000
+    max_large_json_numbers: int = 250_000
+    # Bodies over this size (on the wire or gzip-encoded) are decoded and handled a few at once.
+    large_body_bytes: int = 256 * 1024
+    max_large_bodies: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +107,8 @@ class Settings:
             values["secret_key_file"] = env["SECRET_KEY_FILE"]
         if env.get("PASSWORD_HASH_CONCURRENCY"):
             values["password_hash_concurrency"] = int(env["PASSWORD_HASH_CONCURRENCY"])
+        if env.get("MAX_LARGE_BODIES"):
+            values["max_large_bodies"] = int(env["MAX_LARGE_BODIES"])
         if env.get("SPATIALITE_LIBRARY_PATH"):
             values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
         if env.get("CERTIFICATE_KEY_FILES"):

@@ -8,9 +8,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
+from backend.api.fields import AwareDatetime
 from backend.custody.schemas import PointIn, PointOut, Strict
 from backend.incidents.models import IncidentKind, IncidentStatus
-from backend.registry.schemas import AwareDatetime, Code, Sha256, Version
+from backend.registry.schemas import Code, Sha256, Version
 
 Note = Annotated[str, Field(min_length=1, max_length=4000)]
 Attachments = Annotated[list[Sha256], Field(max_length=50)]
