@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select
 
+from backend.api.params import BBOX_RE
 from backend.errors import FieldError, ValidationFailed
 
 
@@ -73,9 +74,9 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
     if raw is None:
         return None
     try:
-        parts = [float(p) for p in raw.split(",")]
-        if len(parts) != 4:
+        if not BBOX_RE.match(raw):
             raise ValueError
+        parts = [float(p) for p in raw.split(",")]
     except ValueError as exc:
         raise ValidationFailed(
             "bbox must be minLon,minLat,maxLon,maxLat",

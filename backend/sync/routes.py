@@ -19,6 +19,8 @@ from starlette.responses import Response, StreamingResponse
 
 from backend.api.inputs import parse_model
 from backend.api.jsonio import JSON, dumps, problem_response
+from backend.api.listing import enum_param
+from backend.api.params import BOOLEAN_SCHEMA, integer_schema
 from backend.api.routing import Context, QueryParam, Router
 from backend.audit.service import record as audit
 from backend.auth.models import Role, Token
@@ -269,7 +271,7 @@ def push(ctx: Context) -> Response:
     response=PullResponse,
     query=(
         QueryParam("cursor", "from the previous pull"),
-        QueryParam("limit", "changes per page", {"type": "integer", "minimum": 1}),
+        QueryParam("limit", "changes per page", integer_schema(1, Settings.pull_page_max)),
     ),
     errors=(403, 422),
 )
@@ -357,12 +359,15 @@ class ConflictsPage(BaseModel):
     SYNC + "/conflicts",
     "Conflicts: your own; supervisors see all",
     response=ConflictsPage,
-    query=(QueryParam("status", "open or resolved"),),
+    query=(
+        QueryParam("status", "open or resolved", {"type": "string", "enum": ["open", "resolved"]}),
+    ),
 )
 def list_conflicts(ctx: Context) -> Response:
+    status = enum_param(ctx.request, "status", ["open", "resolved"])
     stmt = select(SyncConflict).order_by(col(SyncConflict.created_at))
-    if ctx.query.get("status"):
-        stmt = stmt.where(col(SyncConflict.status) == ctx.query["status"])
+    if status:
+        stmt = stmt.where(col(SyncConflict.status) == status)
     if ctx.user.role not in SUPERVISORS:
         stmt = stmt.where(col(SyncConflict.user_id) == ctx.user.user_id)
     return JSON(
@@ -431,13 +436,13 @@ class PendingPage(BaseModel):
     SYNC + "/pending",
     "Ops waiting for a record's create; escalated ones are overdue",
     response=PendingPage,
-    query=(QueryParam("escalated", "true: only the overdue"),),
+    query=(QueryParam("escalated", "true: only the overdue", BOOLEAN_SCHEMA),),
     errors=(403,),
 )
 def list_pending(ctx: Context) -> Response:
     _supervisor(ctx.user)
     stmt = select(SyncOp).where(col(SyncOp.status) == "pending").order_by(col(SyncOp.received_at))
-    if ctx.query.get("escalated") == "true":
+    if enum_param(ctx.request, "escalated", ["true", "false"]) == "true":
         stmt = stmt.where(col(SyncOp.escalated_at).isnot(None))
     return JSON(
         {
@@ -526,7 +531,7 @@ def _sha(ctx: Context) -> str:
 
 @router.route(
     "GET",
-    SYNC + "/attachments/{sha256}",
+    SYNC + "/attachments/{sha256:sha256}",
     "How much of an attachment has arrived",
     response=AttachmentStatus,
     errors=(404,),
@@ -542,11 +547,11 @@ def attachment_status(ctx: Context) -> Response:
 
 @router.route(
     "POST",
-    SYNC + "/attachments/{sha256}",
+    SYNC + "/attachments/{sha256:sha256}",
     "Upload a chunk at ?offset= (X-Attachment-Size: total bytes)",
     response=AttachmentStatus,
     raw_body=True,
-    query=(QueryParam("offset", "where this chunk starts", {"type": "integer", "minimum": 0}),),
+    query=(QueryParam("offset", "where this chunk starts", integer_schema(0)),),
     errors=(409, 422),
 )
 def upload_chunk(ctx: Context) -> Response:
