@@ -44,6 +44,11 @@ class MethodNotAllowed(AppError):
     status, code, title = 405, "method-not-allowed", "Method not allowed"
 
 
+def app_from_env() -> Starlette:
+    """The application of one `serve` worker process, configured from the environment."""
+    return create_app(Settings.from_env())
+
+
 def allowed_methods(routes: Sequence[BaseRoute], path: str) -> list[str]:
     """Every method some route answers on this path (RFC 9110 wants them all in `Allow`).
 

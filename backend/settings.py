@@ -38,6 +38,8 @@ class Settings:
     pull_page_max: int = 5000
     # A gzip body may expand to this much; more is refused (a zip bomb costs nothing to send).
     max_inflated_bytes: int = 32 * 1024 * 1024
+    # Server processes for `serve`; None: one per core (see `serve_workers`).
+    workers: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -49,9 +51,24 @@ class Settings:
             values["token_ttl_seconds"] = int(env["TOKEN_TTL_SECONDS"])
         if env.get("MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(env["MAX_BODY_BYTES"])
+        if env.get("WEB_WORKERS"):
+            values["workers"] = int(env["WEB_WORKERS"])
         if env.get("SPATIALITE_LIBRARY_PATH"):
             values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def serve_workers(self) -> int:
+        """How many server processes `serve` runs.
+
+        One per core by default on both databases. No process keeps state another could
+        disagree with, so any number is correct. SQLite is safe across processes in WAL mode
+        (readers never block, writers queue on the busy timeout), and one Python process tops
+        out at about one core, so one per core is also the SQLite default.
+        """
+        if self.workers is not None:
+            return self.workers
+        return max(1, len(os.sched_getaffinity(0)))
 
     @property
     def is_sqlite(self) -> bool:

@@ -17,7 +17,7 @@ from backend.api.pagination import (
     parse_since,
     split_page,
 )
-from backend.api.params import TIME_SCHEMA, integer_schema
+from backend.api.params import CURSOR_SCHEMA, TIME_SCHEMA, integer_schema
 from backend.api.routing import QueryParam
 from backend.errors import FieldError, ValidationFailed
 from backend.settings import Settings
@@ -26,7 +26,7 @@ PAGE_PARAMS = ("limit", "cursor")
 
 # The page-size bound is a setting no environment variable changes, so its default is the truth.
 Q_LIMIT = QueryParam("limit", "page size", integer_schema(1, Settings.page_size_max))
-Q_CURSOR = QueryParam("cursor", "`next_cursor` of the previous page")
+Q_CURSOR = QueryParam("cursor", "`next_cursor` of the previous page", CURSOR_SCHEMA)
 Q_SINCE = QueryParam("updated_since", "only records changed after this RFC 3339 time", TIME_SCHEMA)
 
 

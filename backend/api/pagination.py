@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,8 +13,10 @@ from typing import Any
 
 from sqlalchemy import Select
 
-from backend.api.params import BBOX_RE
+from backend.api.params import BBOX_RE, CURSOR_SCHEMA
 from backend.errors import FieldError, ValidationFailed
+
+CURSOR_RE = re.compile(CURSOR_SCHEMA["pattern"])
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ def encode_cursor(last_id: uuid.UUID) -> str:
 
 def decode_cursor(cursor: str) -> uuid.UUID:
     try:
+        if not CURSOR_RE.match(cursor):
+            raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return uuid.UUID(bytes=raw)
     except (binascii.Error, ValueError) as exc:
@@ -51,7 +56,7 @@ def page_from_query(query: Any, *, default: int, maximum: int) -> Page:
                 FieldError("/query/limit", f"limit must be an integer from 1 to {maximum}")
             )
     after = None
-    if query.get("cursor"):
+    if query.get("cursor") is not None:
         after = decode_cursor(query["cursor"])
     if errors:
         raise ValidationFailed(errors[0].detail, errors=errors)

@@ -13,16 +13,17 @@ TIME_OR_DATE_SCHEMA: dict[str, Any] = {
 BOOLEAN_SCHEMA: dict[str, Any] = {"type": "string", "enum": ["true", "false"]}
 
 _NUMBER = r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
-BBOX_PATTERN = rf"^\s*{_NUMBER}\s*(,\s*{_NUMBER}\s*){{3}}$"
-BBOX_RE = re.compile(BBOX_PATTERN)
-# Four numbers; `format: bbox` names what a pattern cannot say (WGS 84 ranges, min <= max).
+BBOX_RE = re.compile(rf"^{_NUMBER}(,{_NUMBER}){{3}}$")
+# JSON Schema cannot say "four numbers in WGS 84 ranges, min <= max": `format: bbox` names it
+# (clients and schemathesis register the format; tests/e2e/schemathesis_hooks.py does).
 BBOX_SCHEMA: dict[str, Any] = {
     "type": "string",
     "format": "bbox",
-    "pattern": BBOX_PATTERN,
     "description": "minLon,minLat,maxLon,maxLat in WGS 84: -180 <= minLon <= maxLon <= 180, "
     "-90 <= minLat <= maxLat <= 90",
 }
+# Page cursors are 16 bytes in unpadded base64url (see backend.api.pagination.encode_cursor).
+CURSOR_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}
 
 
 def integer_schema(minimum: int, maximum: int | None = None) -> dict[str, Any]:
