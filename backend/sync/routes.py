@@ -606,7 +606,7 @@ def _device_id(p: Principal) -> uuid.UUID | None:
 
 @router.route(
     "GET",
-    SYNC + "/attachments/{sha256}/content",
+    SYNC + "/attachments/{sha256:sha256}/content",
     "The bytes of a complete attachment",
     media_type="application/octet-stream",
     errors=(404,),
