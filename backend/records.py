@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import inspect, update
 from sqlalchemy.orm import Session
 
 from backend.clock import utcnow
-from backend.errors import NotFound, StaleVersion
+from backend.errors import FieldError, NotFound, StaleVersion, ValidationFailed
 from backend.models_base import Record
 
 R = TypeVar("R", bound=Record)
@@ -53,3 +53,18 @@ def check_version(current: Record, base_version: int) -> None:
             f"you sent version {base_version}; read it again and reapply your change",
             extra={"current_version": current.version},
         )
+
+
+def apply_changes(row: Record, changes: dict[str, Any], *, prefix: str = "/") -> None:
+    """A partial update's fields set on `row`; null for a column that must hold a value is a
+    422 naming each such field, and then nothing is set."""
+    columns = inspect(type(row)).columns
+    errors = [
+        FieldError(prefix + key, f"{key} cannot be null; leave it out to keep it")
+        for key, value in changes.items()
+        if value is None and key in columns and not columns[key].nullable
+    ]
+    if errors:
+        raise ValidationFailed("; ".join(f"{e.field}: {e.detail}" for e in errors), errors=errors)
+    for key, value in changes.items():
+        setattr(row, key, value)

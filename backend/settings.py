@@ -37,9 +37,17 @@ class Settings:
     pull_page_default: int = 1000
     pull_page_max: int = 5000
     # A gzip body may expand to this much; more is refused (a zip bomb costs nothing to send).
+    # Only a sync push may: every other route's body inflates to `max_body_bytes` at most.
     max_inflated_bytes: int = 32 * 1024 * 1024
     # Server processes for `serve`; None: one per core (see `serve_workers`).
     workers: int | None = None
+    # The JSON parser stops counting numbers here (a 5000-vertex 3D polygon holds 15,000); a
+    # sync push may hold more, and a client splits a push that gets 413.
+    max_json_numbers: int = 50_000
+    max_large_json_numbers: int = 250_000
+    # Bodies over this size (on the wire or gzip-encoded) are decoded and handled a few at once.
+    large_body_bytes: int = 256 * 1024
+    max_large_bodies: int = 2
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +61,8 @@ class Settings:
             values["max_body_bytes"] = int(env["MAX_BODY_BYTES"])
         if env.get("WEB_WORKERS"):
             values["workers"] = int(env["WEB_WORKERS"])
+        if env.get("MAX_LARGE_BODIES"):
+            values["max_large_bodies"] = int(env["MAX_LARGE_BODIES"])
         if env.get("SPATIALITE_LIBRARY_PATH"):
             values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
         return cls(**values)  # type: ignore[arg-type]

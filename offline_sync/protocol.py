@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -20,9 +20,21 @@ PROTOCOL_VERSION = "1"
 MAX_OPS_PER_PUSH = 5000
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+SEQ_MAX = 2**63 - 1  # the server keeps seq in a BIGINT
+VERSION_MAX = 2**31 - 1  # and versions in an INTEGER
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time needs a time zone (Z or an offset)")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 has no UTC instant
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError("time must lie within 1900-01-01 to 2999-12-31 (UTC)")
     return value
 
 
@@ -55,11 +67,13 @@ class Strict(BaseModel):
 
 class Op(Strict):
     op_id: uuid.UUID = Field(description="client-made; the same op sent twice is one op")
-    seq: Annotated[int, Field(ge=1, description="the device's own monotonic sequence number")]
+    seq: Annotated[
+        int, Field(ge=1, le=SEQ_MAX, description="the device's own monotonic sequence number")
+    ]
     entity: Annotated[str, Field(min_length=1, max_length=32)]
     record_id: uuid.UUID = Field(description="client-made id of the record")
     kind: OpKind
-    base_version: Annotated[int, Field(ge=1)] | None = Field(
+    base_version: Annotated[int, Field(ge=1, le=VERSION_MAX)] | None = Field(
         default=None, description="the version the device edited; required for update and delete"
     )
     fields: dict[str, Any] = Field(default_factory=dict, description="changed fields only")

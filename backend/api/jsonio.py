@@ -13,7 +13,7 @@ import orjson
 from starlette.responses import Response
 
 from backend.clock import as_utc
-from backend.errors import PROBLEM_CONTENT_TYPE, AppError, MalformedRequest, UnsupportedMediaType
+from backend.errors import PROBLEM_CONTENT_TYPE, AppError
 
 
 def _default(value: Any) -> Any:
@@ -64,23 +64,6 @@ def problem_response(error: AppError, instance: str) -> Response:
         media_type=PROBLEM_CONTENT_TYPE,
         headers=headers,
     )
-
-
-def parse_body(raw: bytes, content_type: str | None) -> Any:
-    """The request body as JSON; anything else is a 415 or a 400 naming the position."""
-    media = (content_type or "application/json").split(";")[0].strip().lower()
-    if media not in ("application/json", "application/geo+json") and not media.endswith("+json"):
-        raise UnsupportedMediaType(f"send application/json or application/geo+json, not {media}")
-    if not raw.strip():
-        raise MalformedRequest("the request body is empty; a JSON document is required")
-    try:
-        return json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise MalformedRequest(f"the body is not UTF-8: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise MalformedRequest(
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
 
 
 def jsonable(value: Any) -> Any:

@@ -14,10 +14,9 @@ from backend.api.pagination import (
     page_from_query,
     paginate,
     parse_bbox,
-    parse_since,
     split_page,
 )
-from backend.api.params import CURSOR_SCHEMA, TIME_SCHEMA, integer_schema
+from backend.api.params import CURSOR_SCHEMA, TIME_SCHEMA, integer_schema, time_param
 from backend.api.routing import QueryParam
 from backend.errors import FieldError, ValidationFailed
 from backend.settings import Settings
@@ -75,7 +74,7 @@ def bbox_param(request: Request) -> tuple[float, float, float, float] | None:
 
 
 def since_param(request: Request) -> Any:
-    return parse_since(request.query_params.get("updated_since"))
+    return time_param(request.query_params, "updated_since", allow_date=False)
 
 
 def run_page(

@@ -8,7 +8,6 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select
@@ -100,21 +99,3 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
             ],
         )
     return minx, miny, maxx, maxy
-
-
-def parse_since(raw: str | None) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.strip().replace(" ", "+").replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValidationFailed(
-            "updated_since must be an RFC 3339 time",
-            errors=[FieldError("/query/updated_since", "expected e.g. 2026-01-31T12:00:00Z")],
-        ) from exc
-    if value.tzinfo is None:
-        raise ValidationFailed(
-            "updated_since needs a time zone",
-            errors=[FieldError("/query/updated_since", "add Z or an offset such as +00:00")],
-        )
-    return value

@@ -1,16 +1,17 @@
 """Endpoints: declared once with their schemas, run as plain `def` in the thread pool.
 
 An `Endpoint` names its method, path, request and response models and the handler. The
-async shell reads the body (with the size limit) and hands everything blocking (session,
-authentication, the handler itself) to Starlette's thread pool, so no database call ever runs
+async shell checks the query string, authenticates (before reading any body), reads the body
+under the size limit, inflates and parses it under the route's ceilings (large bodies a few at a
+time), and hands everything blocking to Starlette's thread pool, so no database call ever runs
 on the event loop. The same declarations feed `/openapi.json`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.api.jsonio import parse_body, problem_response
+from backend.api.bodies import comma_ceiling, inflate, parse_json
+from backend.api.jsonio import problem_response
+from backend.api.params import check_query
 from backend.auth.principal import Principal
 from backend.errors import (
     AppError,
@@ -125,6 +128,10 @@ class Endpoint:
     geometry: tuple[str, ...] | None = None
     shape: str = "object"  # object | feature | collection
     raw_body: bool = False  # the handler gets the body's bytes (attachments), not JSON
+    # A batch (sync push): may inflate to `max_inflated_bytes` and hold more numbers.
+    large_body: bool = False
+    # The array (a JSON pointer) whose items the handler answers one by one; see api.bodies.
+    per_item: str | None = None
 
 
 class Router:
@@ -153,26 +160,21 @@ class Router:
         return register
 
 
-def inflate(raw: bytes, limit: int) -> bytes:
-    """A gzip body, decompressed with a ceiling."""
-    out = zlib.decompressobj(wbits=31)
-    try:
-        data = out.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise MalformedRequest(f"Content-Encoding is gzip but the body is not: {exc}") from exc
-    if len(data) > limit or out.unconsumed_tail:
-        raise PayloadTooLarge(f"the body inflates beyond the limit of {limit} bytes")
-    return data
+def declared_length(request: Request, limit: int) -> int | None:
+    """The Content-Length, if sent: a 400 if it is not one decimal number, a 413 past `limit`."""
+    values = request.headers.getlist("content-length")
+    if not values:
+        return None
+    if len(set(values)) != 1 or not values[0].strip().isdigit() or not values[0].isascii():
+        raise MalformedRequest("Content-Length must be a single decimal number of bytes")
+    declared = int(values[0])
+    if declared > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    return declared
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
-        except ValueError as exc:
-            raise MalformedRequest("Content-Length is not a number") from exc
+    declared_length(request, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -183,18 +185,35 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def large_body_gate(request: Request) -> asyncio.Semaphore:
+    """The process's bound on large bodies handled at once (made on first use, on the loop)."""
+    state = request.app.state
+    gate: asyncio.Semaphore | None = getattr(state, "large_body_gate", None)
+    if gate is None:
+        gate = asyncio.Semaphore(state.settings.max_large_bodies)
+        state.large_body_gate = gate
+    return gate
+
+
 Authenticator = Callable[[Session, Request], Principal]
 
 
 def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
     has_body = endpoint.method in ("POST", "PUT", "PATCH")
 
-    def run(request: Request, body: Any) -> Response:
+    def who(request: Request) -> Principal:
+        """Authentication alone, in its own session: done before a body is read."""
+        factory: sessionmaker[Session] = request.app.state.sessions
+        with factory() as session:
+            return authenticate(session, request)
+
+    def run(request: Request, body: Any, principal: Principal | None) -> Response:
         settings: Settings = request.app.state.settings
         factory: sessionmaker[Session] = request.app.state.sessions
         session = factory()
         try:
-            principal = authenticate(session, request) if endpoint.auth else None
+            if endpoint.auth and principal is None:
+                principal = authenticate(session, request)
             ctx = Context(
                 request=request, body=body, session=session, principal=principal, settings=settings
             )
@@ -204,6 +223,23 @@ def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
             raise
         finally:
             session.close()
+
+    def decode(raw: bytes, encoding: str, content_type: str | None, settings: Settings) -> Any:
+        """Inflate and parse, under the route's ceilings (CPU-bound: runs in the thread pool)."""
+        large = endpoint.large_body
+        numbers = settings.max_large_json_numbers if large else settings.max_json_numbers
+        if encoding == "gzip":
+            raw = inflate(
+                raw,
+                settings.max_inflated_bytes if large else settings.max_body_bytes,
+                max_commas=None if endpoint.raw_body else comma_ceiling(numbers),
+            )
+        if endpoint.raw_body:
+            return raw
+        # An action that takes no input (revoke, for one) needs no body.
+        if endpoint.request is None and not raw.strip():
+            return None
+        return parse_json(raw, content_type, numbers=numbers, per_item=endpoint.per_item)
 
     async def asgi(request: Request) -> Response:
         try:
@@ -215,23 +251,26 @@ def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
 
     async def handle(request: Request) -> Response:
         try:
-            body = None
-            if has_body:
-                settings = request.app.state.settings
-                raw = await read_body(request, settings.max_body_bytes)
-                encoding = request.headers.get("content-encoding", "identity").lower()
-                if encoding == "gzip":
-                    raw = inflate(raw, settings.max_inflated_bytes)
-                elif encoding != "identity":
-                    raise UnsupportedMediaType(
-                        f"Content-Encoding {encoding} is not supported (use gzip)"
-                    )
-                if endpoint.raw_body:
-                    body = raw
-                # An action that takes no input (revoke, for one) needs no body.
-                elif endpoint.request is not None or raw.strip():
-                    body = parse_body(raw, request.headers.get("content-type"))
-            return await run_in_threadpool(run, request, body)
+            check_query(request.query_params, endpoint.query)
+            if not has_body:
+                return await run_in_threadpool(run, request, None, None)
+            settings: Settings = request.app.state.settings
+            encoding = request.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("gzip", "identity"):
+                raise UnsupportedMediaType(
+                    f"Content-Encoding {encoding} is not supported (use gzip)"
+                )
+            declared_length(request, settings.max_body_bytes)
+            # Who asks is settled before a byte of the body is read, inflated or parsed.
+            principal = await run_in_threadpool(who, request) if endpoint.auth else None
+            raw = await read_body(request, settings.max_body_bytes)
+            content_type = request.headers.get("content-type")
+            if encoding == "identity" and len(raw) <= settings.large_body_bytes:
+                body = decode(raw, encoding, content_type, settings)
+                return await run_in_threadpool(run, request, body, principal)
+            async with large_body_gate(request):
+                body = await run_in_threadpool(decode, raw, encoding, content_type, settings)
+                return await run_in_threadpool(run, request, body, principal)
         except AppError as error:
             return problem_response(error, request.url.path)
 

@@ -43,7 +43,7 @@ from backend.custody.models import (
     StockTake,
 )
 from backend.custody.rules import LicenceFacts
-from backend.registry.models import Licence
+from backend.registry.models import Licence, Miner, Organisation
 
 ZERO = Decimal("0.000")
 
@@ -362,6 +362,15 @@ def chain_events(session: Session, chain_id: uuid.UUID, batch: int = 500) -> Ite
         if len(rows) < batch:
             return
         last = rows[-1].chain_seq
+
+
+def chain_holder_exists(session: Session, chain_id: uuid.UUID) -> bool:
+    """A chain is an organisation's or (for production) a miner's, or has events of its own."""
+    return (
+        session.get(Organisation, chain_id) is not None
+        or session.get(Miner, chain_id) is not None
+        or chain_head(session, chain_id) is not None
+    )
 
 
 def chain_visible(principal: Principal, chain_id: uuid.UUID) -> bool:

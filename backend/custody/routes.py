@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import datetime
 
 from starlette.responses import Response
 
@@ -19,7 +19,7 @@ from backend.api.listing import (
     since_param,
     uuid_param,
 )
-from backend.api.params import TIME_OR_DATE_SCHEMA, UUID_SCHEMA
+from backend.api.params import TIME_OR_DATE_SCHEMA, UUID_SCHEMA, time_param
 from backend.api.routing import Context, QueryParam, Router
 from backend.auth.permissions import Action, require
 from backend.custody import balance, chain, epcis, queries, service, trace, views
@@ -61,28 +61,7 @@ def _enum(name: str, values: type[LotStatus] | type[EventKind]) -> QueryParam:
 
 
 def _time_param(ctx: Context, name: str) -> datetime | None:
-    raw = ctx.query.get(name)
-    if raw is None:
-        return None
-    raw = raw.strip().replace(" ", "+").replace("Z", "+00:00")
-    try:
-        if len(raw) == 10:
-            d = date.fromisoformat(raw)
-            return datetime(d.year, d.month, d.day, tzinfo=UTC)
-        value = datetime.fromisoformat(raw)
-    except ValueError as exc:
-        raise ValidationFailed(
-            f"{name} must be an RFC 3339 time or a date",
-            errors=[
-                FieldError(f"/query/{name}", "expected e.g. 2026-01-31T12:00:00Z or 2026-01-31")
-            ],
-        ) from exc
-    if value.tzinfo is None:
-        raise ValidationFailed(
-            f"{name} needs a time zone",
-            errors=[FieldError(f"/query/{name}", "add Z or an offset such as +00:00")],
-        )
-    return value
+    return time_param(ctx.query, name)
 
 
 def _one_lot(ctx: Context) -> Lot:
@@ -368,7 +347,9 @@ def lot_epcis(ctx: Context) -> Response:
 def verify_chain(ctx: Context) -> Response:
     require(ctx.user, "custody_chain", Action.read)
     chain_id = ctx.record_id()
-    if not queries.chain_visible(ctx.user, chain_id):
+    if not queries.chain_visible(ctx.user, chain_id) or not queries.chain_holder_exists(
+        ctx.session, chain_id
+    ):
         raise NotFound(f"no custody chain {chain_id} in your scope")
     count, breaks = chain.verify(ctx.session, chain_id)
     return JSON(

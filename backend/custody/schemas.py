@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from backend.api.fields import AwareDatetime, Count
 from backend.custody.models import EventKind, LotStatus
 from backend.errors import FieldError, ValidationFailed
-from backend.registry.schemas import AwareDatetime
 
 Carats = Annotated[Decimal, Field(gt=0, max_digits=11, decimal_places=3, description="carats")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
@@ -43,8 +43,8 @@ class LotOut(Strict):
     tag: Tag = Field(description="tag or seal number written on the parcel")
     carats: Carats
     stone_count: Annotated[int, Field(ge=1, le=1_000_000)]
-    size_classes: dict[Annotated[str, Field(max_length=16)], Annotated[int, Field(ge=0)]] | None = (
-        Field(default=None, max_length=50, description="stones per sieve class; sums to stones")
+    size_classes: dict[Annotated[str, Field(max_length=16)], Count] | None = Field(
+        default=None, max_length=50, description="stones per sieve class; sums to stones"
     )
 
 
@@ -386,7 +386,7 @@ class StockTakeIn(Strict):
     )
     counted_at: AwareDatetime
     counted_carats: Annotated[Decimal, Field(ge=0, max_digits=11, decimal_places=3)]
-    counted_stones: Annotated[int, Field(ge=0)] | None = None
+    counted_stones: Count | None = None
     notes: Annotated[str, Field(max_length=2000)] | None = None
 
 

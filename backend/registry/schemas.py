@@ -10,8 +10,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from backend.api.fields import INT32_MAX, AwareDatetime, Day
 from backend.registry.models import (
     JurisdictionLevel,
     LicenceKind,
@@ -21,20 +22,14 @@ from backend.registry.models import (
     SiteStatus,
 )
 
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("time needs a time zone (Z or an offset)")
-    return value
-
-
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 Code = Annotated[
     str, Field(min_length=2, max_length=16, pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,6}){0,2}$")
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Version = Annotated[int, Field(ge=1, description="the version you read; a stale one gets 409")]
+Version = Annotated[
+    int, Field(ge=1, le=INT32_MAX, description="the version you read; a stale one gets 409")
+]
 
 
 class Strict(BaseModel):
@@ -162,15 +157,15 @@ class LicenceCreate(Strict):
     holder_miner_id: uuid.UUID | None = None
     holder_organisation_id: uuid.UUID | None = None
     district: Code | None = None
-    valid_from: date
-    valid_to: date
+    valid_from: Day
+    valid_to: Day
     fit_and_proper: bool | None = None
     overlap_override_reason: Annotated[str, Field(min_length=10, max_length=2000)] | None = None
 
 
 class LicenceUpdate(Strict):
     version: Version
-    valid_to: date | None = None
+    valid_to: Day | None = None
     fit_and_proper: bool | None = None
     district: Code | None = None
     overlap_override_reason: Annotated[str, Field(min_length=10, max_length=2000)] | None = None

@@ -26,7 +26,7 @@ from backend.errors import (
     field_error,
 )
 from backend.models_base import Record
-from backend.records import check_version, update_versioned
+from backend.records import apply_changes, check_version, update_versioned
 from backend.registry import placement, queries
 from backend.registry.models import (
     Jurisdiction,
@@ -262,8 +262,7 @@ def update_organisation(
         if changes["district"] is not None:
             placement.district_or_422(session, changes["district"], "/district")
         row.district_code = changes.pop("district")
-    for key, value in changes.items():
-        setattr(row, key, value)
+    apply_changes(row, changes)
     _audit_update(session, principal, "organisation", row, before)
     _commit(session, "the organisation")
     return row
@@ -314,10 +313,7 @@ def update_miner(
         placement.district_or_422(session, changes["district"], "/district")
         _in_scope_district(principal, changes["district"], "/district")
         row.district_code = changes.pop("district")
-    for key, value in changes.items():
-        if value is None and key in ("full_name", "status"):
-            raise field_error("/" + key, f"{key} cannot be removed")
-        setattr(row, key, value)
+    apply_changes(row, changes)
     _audit_update(session, principal, "miner", row, before)
     _commit(session, "the miner")
     return row
@@ -468,8 +464,7 @@ def update_licence(
         if changes["district"] is not None:
             placement.district_or_422(session, changes["district"])
         row.district_code = changes.pop("district")
-    for key, value in changes.items():
-        setattr(row, key, value)
+    apply_changes(row, changes, prefix=P)
     if geometry is not None:
         if row.kind != LicenceKind.artisanal_mining:
             raise field_error("/geometry", f"a {row.kind} licence has no licensed area")
@@ -599,10 +594,7 @@ def update_site(
     changes = props.model_dump(exclude_unset=True, exclude={"version"})
     if "licence_id" in changes:
         _check_site_licence(session, principal, changes["licence_id"], row.district_code)
-    for key, value in changes.items():
-        if value is None and key in ("name", "status"):
-            raise field_error(P + key, f"{key} cannot be removed")
-        setattr(row, key, value)
+    apply_changes(row, changes, prefix=P)
     if geometry is not None:
         district = placement.district_or_422(session, row.district_code)
         placement.check_placement(session, settings, geometry, district)
@@ -727,10 +719,7 @@ def update_visit(
     changes = props.model_dump(exclude_unset=True, exclude={"version"})
     if changes.get("visited_at") is not None and changes["visited_at"] > utcnow():
         raise field_error(P + "visited_at", "a visit cannot be in the future")
-    for key, value in changes.items():
-        if value is None and key in ("visited_at", "diggers_counted"):
-            raise field_error(P + key, f"{key} cannot be removed")
-        setattr(row, key, value)
+    apply_changes(row, changes, prefix=P)
     if geometry is not None:
         site = session.get(Site, row.site_id)
         assert site is not None

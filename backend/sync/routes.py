@@ -234,6 +234,8 @@ def revoke_device(ctx: Context) -> Response:
     request=PushRequest,
     response=PushResponse,
     errors=(403, 413, 415, 422),
+    large_body=True,
+    per_item="/ops",
 )
 def push(ctx: Context) -> Response:
     device = _device(ctx.session, ctx.user)

@@ -160,6 +160,9 @@ def publish_new(
 # --- reading -----------------------------------------------------------------------------------
 
 
+CURSOR_MAX = 2**63 - 1  # positions are BIGINT sequence numbers
+
+
 def encode_cursor(positions: dict[str, int]) -> str:
     raw = json.dumps(positions, sort_keys=True, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -172,11 +175,12 @@ def decode_cursor(cursor: str | None) -> dict[str, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         positions = json.loads(raw)
         if not isinstance(positions, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in positions.items()
+            isinstance(k, str) and isinstance(v, int) and 0 <= v <= CURSOR_MAX
+            for k, v in positions.items()
         ):
             raise ValueError
         return {str(k): int(v) for k, v in positions.items()}
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested 10,000 deep
         raise BadCursor("the cursor is not one this server issued") from exc
 
 

@@ -14,9 +14,9 @@ from backend.api.pagination import (
     encode_cursor,
     page_from_query,
     parse_bbox,
-    parse_since,
     split_page,
 )
+from backend.api.params import time_param
 from backend.errors import ValidationFailed
 from backend.ids import uuid7
 from backend.registry.models import LicenceKind, LicenceStatus
@@ -280,6 +280,11 @@ def test_a_bbox_out_of_range_or_inverted_is_a_422_naming_bbox(raw: str) -> None:
     assert _pointer_of(caught.value) == "/query/bbox"
 
 
+def parse_since(raw: str | None) -> datetime | None:
+    query = {} if raw is None else {"updated_since": raw}
+    return time_param(query, "updated_since", allow_date=False)
+
+
 def test_no_since_is_no_filter() -> None:
     assert parse_since(None) is None
 
@@ -300,7 +305,18 @@ def test_since_without_a_time_zone_is_a_422_naming_updated_since() -> None:
     assert _pointer_of(caught.value) == "/query/updated_since"
 
 
-@pytest.mark.parametrize("raw", ["yesterday", "2026-13-01T00:00:00Z", "31/01/2026"], ids=str)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "yesterday",
+        "2026-13-01T00:00:00Z",
+        "31/01/2026",
+        "2026-01-31",
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+    ],
+    ids=str,
+)
 def test_since_that_is_not_a_time_is_a_422_naming_updated_since(raw: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         parse_since(raw)
