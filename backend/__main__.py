@@ -27,18 +27,40 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import uvicorn
 
-    from backend.app import create_app
-    from backend.certificates.keys import KeyFileError
+    from backend.certificates.keys import KeyFileError, load_keyring
 
     settings = _settings()
+    if args.workers is not None:
+        if args.workers < 1:
+            print("refusing to start: --workers must be at least 1", file=sys.stderr)
+            return 2
+        settings = dataclasses.replace(settings, workers=args.workers)
+    engine = make_engine(settings)
     try:
-        app = create_app(settings)
+        schema.ensure_current(engine)
+        load_keyring(settings.certificate_key_files)  # each worker loads it too
     except (schema.SchemaOutdated, KeyFileError) as err:
         print(f"refusing to start: {err}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)
+    finally:
+        engine.dispose()
+    # Each worker process builds its own app (engine, pools) from the environment.
+    uvicorn.run(
+        "backend.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=settings.serve_workers,
+        log_level=args.log_level,
+        proxy_headers=False,
+        # A worker imports the whole app before it answers; on a busy machine that takes
+        # longer than uvicorn's 5 s default, which would kill and respawn it in a loop.
+        timeout_worker_healthcheck=60,
+    )
     return 0
 
 
@@ -120,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes (default: WEB_WORKERS, else one per core)",
+    )
     serve.set_defaults(run=cmd_serve)
     sub.add_parser("migrate", help="create or upgrade the schema to this code's head").set_defaults(
         run=cmd_migrate

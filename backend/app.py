@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from backend import __doc__ as product
 from backend import schema
@@ -57,6 +57,23 @@ class MethodNotAllowed(AppError):
     status, code, title = 405, "method-not-allowed", "Method not allowed"
 
 
+def app_from_env() -> Starlette:
+    """The application of one `serve` worker process, configured from the environment."""
+    return create_app(Settings.from_env())
+
+
+def allowed_methods(routes: Sequence[BaseRoute], path: str) -> list[str]:
+    """Every method some route answers on this path (RFC 9110 wants them all in `Allow`).
+
+    Each endpoint is its own route, so Starlette's own `Allow` would name only the first.
+    """
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.path_regex.match(path) and route.methods:
+            methods.update(route.methods)
+    return sorted(methods)
+
+
 def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
     keyring = load_keyring(settings.certificate_key_files)  # a bad key file stops start-up
     engine = make_engine(settings)
@@ -92,10 +109,16 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
         if exc.status_code == 404:
             return problem_response(NotFound(f"no route {request.url.path}"), request.url.path)
         if exc.status_code == 405:
-            return problem_response(
-                MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"),
+            allowed = allowed_methods(request.app.router.routes, request.url.path)
+            response = problem_response(
+                MethodNotAllowed(
+                    f"{request.method} is not allowed on {request.url.path}; "
+                    f"use {', '.join(allowed)}"
+                ),
                 request.url.path,
             )
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
         return problem_response(MalformedRequest(str(exc.detail)), request.url.path)
 
     async def server_error(request: Request, exc: Exception) -> Response:

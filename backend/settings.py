@@ -79,6 +79,8 @@ class Settings:
     # What a revoked device may still leave in quarantine, in ops and in bytes of op JSON.
     quarantine_max_ops: int = 1000
     quarantine_max_bytes: int = 2 * 1024 * 1024
+    # Server processes for `serve`; None: one per core (see `serve_workers`).
+    workers: int | None = None
     # The JSON parser stops counting numbers here (a 5000-vertex 3D polygon holds 15,000); a
     # sync push may hold more, and a client splits a push that gets 413.
     max_json_numbers: int = 50_000
@@ -107,6 +109,8 @@ class Settings:
             values["secret_key_file"] = env["SECRET_KEY_FILE"]
         if env.get("PASSWORD_HASH_CONCURRENCY"):
             values["password_hash_concurrency"] = int(env["PASSWORD_HASH_CONCURRENCY"])
+        if env.get("WEB_WORKERS"):
+            values["workers"] = int(env["WEB_WORKERS"])
         if env.get("MAX_LARGE_BODIES"):
             values["max_large_bodies"] = int(env["MAX_LARGE_BODIES"])
         if env.get("SPATIALITE_LIBRARY_PATH"):
@@ -121,6 +125,19 @@ class Settings:
         if env.get("CERTIFICATE_CONFIRMATION_DAYS"):
             values["certificate_confirmation_days"] = int(env["CERTIFICATE_CONFIRMATION_DAYS"])
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def serve_workers(self) -> int:
+        """How many server processes `serve` runs.
+
+        One per core by default on both databases. No process keeps state another could
+        disagree with, so any number is correct. SQLite is safe across processes in WAL mode
+        (readers never block, writers queue on the busy timeout), and one Python process tops
+        out at about one core, so one per core is also the SQLite default.
+        """
+        if self.workers is not None:
+            return self.workers
+        return max(1, len(os.sched_getaffinity(0)))
 
     @property
     def is_sqlite(self) -> bool:

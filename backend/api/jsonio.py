@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from backend.clock import as_utc
@@ -29,8 +30,19 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
+    """UTF-8 JSON, compact, encoded once by orjson (the stdlib encoder only past 64-bit ints)."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        if "Integer exceeds 64-bit range" not in str(exc):
+            raise
+        return json.dumps(
+            value, default=_default, ensure_ascii=False, separators=(",", ":")
+        ).encode()
 
 
 class JSON(Response):

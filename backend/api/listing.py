@@ -18,7 +18,7 @@ from backend.api.pagination import (
     parse_bbox,
     split_page,
 )
-from backend.api.params import time_param
+from backend.api.params import CURSOR_SCHEMA, TIME_SCHEMA, integer_schema, time_param
 from backend.api.routing import QueryParam
 from backend.errors import FieldError, ValidationFailed
 from backend.keys import server_key
@@ -26,13 +26,10 @@ from backend.settings import Settings
 
 PAGE_PARAMS = ("limit", "cursor")
 
-Q_LIMIT = QueryParam("limit", "page size", {"type": "integer", "minimum": 1})
-Q_CURSOR = QueryParam("cursor", "`next_cursor` of the previous page")
-Q_SINCE = QueryParam(
-    "updated_since",
-    "only records changed after this RFC 3339 time",
-    {"type": "string", "format": "date-time"},
-)
+# The page-size bound is a setting no environment variable changes, so its default is the truth.
+Q_LIMIT = QueryParam("limit", "page size", integer_schema(1, Settings.page_size_max))
+Q_CURSOR = QueryParam("cursor", "`next_cursor` of the previous page", CURSOR_SCHEMA)
+Q_SINCE = QueryParam("updated_since", "only records changed after this RFC 3339 time", TIME_SCHEMA)
 
 
 def page_of(request: Request, settings: Settings) -> Page:

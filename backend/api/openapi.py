@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from backend.api.routing import Endpoint
+from backend.api.routing import PATH_SCHEMAS, Endpoint
 
 REF = "#/components/schemas/{model}"
 
@@ -90,14 +90,19 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
             "summary": e.summary,
             "tags": [e.tag],
             "parameters": [
-                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                for n in re.findall(r"{(\w+)}", e.path)
+                {
+                    "name": n,
+                    "in": "path",
+                    "required": True,
+                    "schema": PATH_SCHEMAS.get(conv, {"type": "string"}),
+                }
+                for n, conv in re.findall(r"{(\w+)(?::(\w+))?}", e.path)
             ]
             + [
                 {
                     "name": q.name,
                     "in": "query",
-                    "required": False,
+                    "required": q.required,
                     "description": q.description,
                     "schema": q.schema,
                 }
@@ -161,9 +166,9 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
                 "application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}
             }
         }
-        for status in sorted({*e.errors, *((401,) if e.auth else ()), 400, 413}):
+        for status in sorted(_error_statuses(e)):
             op["responses"][str(status)] = {"description": _REASONS.get(status, "error"), **problem}
-        paths.setdefault(e.path, {})[e.method.lower()] = op
+        paths.setdefault(template_of(e.path), {})[e.method.lower()] = op
     paths.update(SERVICE_PATHS)
     return {
         "openapi": "3.1.0",
@@ -228,6 +233,25 @@ _REASONS = {
     415: "unsupported media type",
     422: "invalid input",
 }
+
+
+def _error_statuses(e: Endpoint) -> set[int]:
+    """Every error status the server can answer this operation with, not only the declared."""
+    statuses = {*e.errors, 400, 413}
+    if e.auth:
+        statuses.add(401)
+    if re.search(r"{\w+(:\w+)?}", e.path):
+        statuses.add(404)  # a path that names no record (or not one in your scope)
+    if e.query or e.request is not None or e.geometry is not None:
+        statuses.add(422)  # a query parameter or body the handler refuses, naming the field
+    if e.method in ("POST", "PUT", "PATCH") and not e.raw_body:
+        statuses.add(415)  # a body that is not JSON
+    return statuses
+
+
+def template_of(path: str) -> str:
+    """The path as OpenAPI writes it: `{sha256:sha256}` (a Starlette convertor) is `{sha256}`."""
+    return re.sub(r"{(\w+):\w+}", r"{\1}", path)
 
 
 def _operation_id(e: Endpoint) -> str:

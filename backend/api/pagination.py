@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Select
 
+from backend.api.params import BBOX_RE, CURSOR_SCHEMA
 from backend.errors import FieldError, ValidationFailed
 
 CURSOR_TAG_BYTES = 12
@@ -35,6 +37,9 @@ class CursorSigner:
         return hmac.new(self.key, message, hashlib.sha256).digest()[:CURSOR_TAG_BYTES]
 
 
+CURSOR_RE = re.compile(CURSOR_SCHEMA["pattern"])
+
+
 @dataclass(frozen=True)
 class Page:
     limit: int
@@ -49,6 +54,8 @@ def encode_cursor(last_id: uuid.UUID, signer: CursorSigner) -> str:
 
 def decode_cursor(cursor: str, signer: CursorSigner) -> uuid.UUID:
     try:
+        if not CURSOR_RE.match(cursor):
+            raise ValueError("not a cursor")
         blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         raw, tag = blob[:16], blob[16:]
         if len(raw) != 16 or not hmac.compare_digest(tag, signer.tag(raw)):
@@ -75,7 +82,7 @@ def page_from_query(query: Any, *, default: int, maximum: int, signer: CursorSig
                 FieldError("/query/limit", f"limit must be an integer from 1 to {maximum}")
             )
     after = None
-    if query.get("cursor"):
+    if query.get("cursor") is not None:
         after = decode_cursor(query["cursor"], signer)
     if errors:
         raise ValidationFailed(errors[0].detail, errors=errors)
@@ -102,9 +109,9 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
     if raw is None:
         return None
     try:
-        parts = [float(p) for p in raw.split(",")]
-        if len(parts) != 4:
+        if not BBOX_RE.match(raw):
             raise ValueError
+        parts = [float(p) for p in raw.split(",")]
     except ValueError as exc:
         raise ValidationFailed(
             "bbox must be minLon,minLat,maxLon,maxLat",

@@ -1,13 +1,15 @@
-"""Query strings read once for every route: no NUL, integers in range, times the calendar holds.
+"""Query strings read once for every route, and the schemas /openapi.json gives them.
 
 `check_query` runs in the routing shell before any handler, over every parameter sent and each
 one the endpoint declares: no name or value may hold a NUL, and a declared integer must be one
 within its schema's bounds and the 64-bit range of the database. `time_param` is the one reader
-of time filters, so each accepts the same forms and refuses the same edges.
+of time filters, so each accepts the same forms and refuses the same edges. The `*_SCHEMA`
+constants are what the handlers really parse, so the description and the server agree.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -76,3 +78,34 @@ def time_param(query: Any, name: str, *, allow_date: bool = True) -> datetime | 
         return bounded_time(value)
     except ValueError as exc:
         raise _refuse(name, str(exc)) from exc
+
+
+# --- schemas -------------------------------------------------------------------------------
+
+UUID_SCHEMA: dict[str, Any] = {"type": "string", "format": "uuid"}
+TIME_SCHEMA: dict[str, Any] = {"type": "string", "format": "date-time"}
+TIME_OR_DATE_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]
+}
+BOOLEAN_SCHEMA: dict[str, Any] = {"type": "string", "enum": ["true", "false"]}
+
+_NUMBER = r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
+BBOX_RE = re.compile(rf"^{_NUMBER}(,{_NUMBER}){{3}}$")
+# JSON Schema cannot say "four numbers in WGS 84 ranges, min <= max": `format: bbox` names it
+# (clients and schemathesis register the format; tests/e2e/schemathesis_hooks.py does).
+BBOX_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": "bbox",
+    "description": "minLon,minLat,maxLon,maxLat in WGS 84: -180 <= minLon <= maxLon <= 180, "
+    "-90 <= minLat <= maxLat <= 90",
+}
+# Page cursors are 16 bytes in unpadded base64url (see backend.api.pagination.encode_cursor).
+# A page's last id (16 bytes) and its HMAC tag (12 bytes), base64url without padding.
+CURSOR_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9_-]{38}$"}
+
+
+def integer_schema(minimum: int, maximum: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema

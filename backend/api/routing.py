@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -39,11 +40,36 @@ from backend.settings import Settings
 log = logging.getLogger("backend.api")
 
 
+class Sha256Convertor(Convertor[str]):
+    """`{name:sha256}`: a path segment that is a lowercase hex SHA-256, or no match at all.
+
+    So `/attachments/missing` never reaches the `{sha256}` routes, and a method they accept
+    is not advertised on it.
+    """
+
+    regex = "[0-9a-f]{64}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("sha256", Sha256Convertor())
+
+# The OpenAPI schema of a path parameter written `{name:convertor}`.
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "sha256": {"type": "string", "pattern": f"^{Sha256Convertor.regex}$"}
+}
+
+
 @dataclass(frozen=True)
 class QueryParam:
     name: str
     description: str
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    required: bool = False
 
 
 @dataclass

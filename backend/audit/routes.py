@@ -10,7 +10,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from backend.api.jsonio import JSON
-from backend.api.listing import page_of, reject_unknown_params, run_page
+from backend.api.listing import Q_CURSOR, Q_LIMIT, page_of, reject_unknown_params, run_page
 from backend.api.routing import Context, QueryParam, Router
 from backend.audit.models import AuditEntry
 from backend.auth.permissions import Action, require
@@ -45,8 +45,8 @@ class AuditPage(BaseModel):
     query=(
         QueryParam("entity_type", "e.g. site"),
         QueryParam("entity_id", "a record id"),
-        QueryParam("limit", "page size"),
-        QueryParam("cursor", "next page"),
+        Q_LIMIT,
+        Q_CURSOR,
     ),
     errors=(403,),
 )

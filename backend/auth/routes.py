@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from backend.api.inputs import parse_model
 from backend.api.jsonio import JSON, problem_response
-from backend.api.listing import page_of, reject_unknown_params, run_page
-from backend.api.routing import Context, QueryParam, Router
+from backend.api.listing import Q_CURSOR, Q_LIMIT, page_of, reject_unknown_params, run_page
+from backend.api.routing import Context, Router
 from backend.audit.service import record as audit
 from backend.auth import devices, throttle, tokens, users
 from backend.auth.models import User
@@ -165,7 +165,7 @@ def me(ctx: Context) -> Response:
     API + "/users",
     "List users (admin)",
     response=UsersPublic,
-    query=(QueryParam("limit", "page size"), QueryParam("cursor", "next page")),
+    query=(Q_LIMIT, Q_CURSOR),
     errors=(403,),
 )
 def list_users(ctx: Context) -> Response:

@@ -19,7 +19,7 @@ from backend.api.listing import (
     since_param,
     uuid_param,
 )
-from backend.api.params import time_param
+from backend.api.params import TIME_OR_DATE_SCHEMA, UUID_SCHEMA, time_param
 from backend.api.routing import Context, QueryParam, Router
 from backend.auth.permissions import Action, require
 from backend.custody import balance, chain, epcis, queries, service, trace, views
@@ -46,8 +46,10 @@ from backend.errors import FieldError, NotFound, ValidationFailed
 router = Router("custody")
 API = "/api/v1"
 
-Q_FROM = QueryParam("from", "period start (RFC 3339 time or date), inclusive")
-Q_TO = QueryParam("to", "period end (RFC 3339 time or date), exclusive; default now")
+Q_FROM = QueryParam("from", "period start (RFC 3339 time or date), inclusive", TIME_OR_DATE_SCHEMA)
+Q_TO = QueryParam(
+    "to", "period end (RFC 3339 time or date), exclusive; default now", TIME_OR_DATE_SCHEMA
+)
 
 
 def _enum(name: str, values: type[LotStatus] | type[EventKind]) -> QueryParam:
@@ -84,7 +86,7 @@ def _event_out(ctx: Context, event: CustodyEvent) -> dict[str, object]:
     query=(
         _enum("status", LotStatus),
         QueryParam("tag", "tag or seal number"),
-        QueryParam("holder_organisation_id", "lots held by one organisation"),
+        QueryParam("holder_organisation_id", "lots held by one organisation", UUID_SCHEMA),
         Q_SINCE,
         Q_LIMIT,
         Q_CURSOR,
@@ -165,9 +167,9 @@ def create_event(ctx: Context) -> Response:
     response=EventsPublic,
     query=(
         _enum("kind", EventKind),
-        QueryParam("lot_id", "events that took in or brought out this lot"),
-        QueryParam("organisation_id", "events this organisation is a party to"),
-        QueryParam("site_id", "produce and purchase events naming this site"),
+        QueryParam("lot_id", "events that took in or brought out this lot", UUID_SCHEMA),
+        QueryParam("organisation_id", "events this organisation is a party to", UUID_SCHEMA),
+        QueryParam("site_id", "produce and purchase events naming this site", UUID_SCHEMA),
         Q_FROM,
         Q_TO,
         Q_SINCE,
@@ -273,7 +275,9 @@ def miner_forward_trace(ctx: Context) -> Response:
     "Mass balance of an organisation over a period, with its stock takes reconciled",
     response=BalancePublic,
     query=(
-        QueryParam("organisation_id", "the organisation (buyers and exporters: their own)"),
+        QueryParam(
+            "organisation_id", "the organisation (buyers and exporters: their own)", UUID_SCHEMA
+        ),
         Q_FROM,
         Q_TO,
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -42,28 +43,42 @@ def district_or_422(session: Session, code: str, pointer: str = DISTRICT_POINTER
     return district
 
 
-_PREPARED: OrderedDict[tuple[uuid.UUID, int], BaseGeometry | None] = OrderedDict()
-_PREPARED_MAX = 256
+_PREPARED_MAX = 32
+
+
+class _PreparedBoundaries(threading.local):
+    """Per thread, so no lock is needed and no prepared geometry is shared between threads.
+
+    GEOS builds a prepared geometry's indexes lazily on first use, which is not safe to race;
+    a thread of its own gets one copy per boundary (a country and a few districts in practice).
+    """
+
+    def __init__(self) -> None:
+        self.shapes: OrderedDict[tuple[uuid.UUID, int], BaseGeometry | None] = OrderedDict()
+
+
+_PREPARED = _PreparedBoundaries()
 
 
 def boundary_of(session: Session, j: Jurisdiction) -> BaseGeometry | None:
-    """A jurisdiction's boundary, parsed and prepared once per (id, version).
+    """A jurisdiction's boundary, parsed and prepared once per (id, version) per thread.
 
-    A changed boundary gets a new version, so every API process reloads it: the cache can
-    never disagree with the database. The boundary column is only read on a miss.
+    A changed boundary gets a new version, so every thread of every API process reloads it:
+    the cache can never disagree with the database. The boundary column is only read on a miss.
     """
+    cache = _PREPARED.shapes
     key = (j.id, j.version)
-    if key in _PREPARED:
-        _PREPARED.move_to_end(key)
-        return _PREPARED[key]
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
     shape = from_db(
         session.scalar(select(col(Jurisdiction.boundary)).where(col(Jurisdiction.id) == j.id))
     )
     if shape is not None:
         shapely.prepare(shape)
-    _PREPARED[key] = shape
-    if len(_PREPARED) > _PREPARED_MAX:
-        _PREPARED.popitem(last=False)
+    cache[key] = shape
+    if len(cache) > _PREPARED_MAX:
+        cache.popitem(last=False)
     return shape
 
 

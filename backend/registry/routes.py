@@ -24,6 +24,7 @@ from backend.api.listing import (
     since_param,
     uuid_param,
 )
+from backend.api.params import BBOX_SCHEMA, BOOLEAN_SCHEMA, UUID_SCHEMA, integer_schema
 from backend.api.routing import Context, QueryParam, Router
 from backend.auth.permissions import PURCHASE_MINER_VIEW, Action, require
 from backend.errors import FieldError, NotFound, ValidationFailed
@@ -73,7 +74,7 @@ from backend.registry.schemas import (
 router = Router("registry")
 API = "/api/v1"
 
-Q_BBOX = QueryParam("bbox", "minLon,minLat,maxLon,maxLat (WGS 84)")
+Q_BBOX = QueryParam("bbox", "minLon,minLat,maxLon,maxLat (WGS 84)", BBOX_SCHEMA)
 Q_DISTRICT = QueryParam("district", "district code, e.g. SL-E-KO")
 
 
@@ -114,7 +115,7 @@ def _feature_in(ctx: Context, model: Any, kind: str, *, required: bool) -> Any:
         Q_DISTRICT,
         Q_BBOX,
         Q_SINCE,
-        QueryParam("geometry", "false to leave boundaries out"),
+        QueryParam("geometry", "false to leave boundaries out", BOOLEAN_SCHEMA),
         Q_LIMIT,
         Q_CURSOR,
     ),
@@ -397,7 +398,7 @@ def _one_licence(ctx: Context) -> Licence:
         _q_enum("kind", LicenceKind),
         _q_enum("status", LicenceStatus),
         Q_DISTRICT,
-        QueryParam("holder_miner_id", "licences of one miner"),
+        QueryParam("holder_miner_id", "licences of one miner", UUID_SCHEMA),
         Q_BBOX,
         Q_SINCE,
         Q_LIMIT,
@@ -646,7 +647,7 @@ def update_site(ctx: Context) -> Response:
     geometry=GEOMETRY_TYPES["site_visit"],
     query=(
         Q_DISTRICT,
-        QueryParam("site_id", "visits of one site"),
+        QueryParam("site_id", "visits of one site", UUID_SCHEMA),
         Q_BBOX,
         Q_SINCE,
         Q_LIMIT,
@@ -740,9 +741,7 @@ def update_visit(ctx: Context) -> Response:
 
 # --- tombstones ------------------------------------------------------------------------------
 
-Q_VERSION = QueryParam(
-    "version", "the version you read (required)", {"type": "integer", "minimum": 1}
-)
+Q_VERSION = QueryParam("version", "the version you read", integer_schema(1), required=True)
 
 
 def _version_param(ctx: Context) -> int:

@@ -29,6 +29,7 @@ from backend.api.listing import (
     run_page,
     uuid_param,
 )
+from backend.api.params import BOOLEAN_SCHEMA, integer_schema
 from backend.api.routing import Context, QueryParam, Router
 from backend.audit.service import record as audit
 from backend.audit.service import record_many
@@ -393,7 +394,7 @@ def _settle_quarantine(session: Session, actor: Principal, response: PushRespons
     response=PullResponse,
     query=(
         QueryParam("cursor", "from the previous pull"),
-        QueryParam("limit", "changes per page", {"type": "integer", "minimum": 1}),
+        QueryParam("limit", "changes per page", integer_schema(1, Settings.pull_page_max)),
     ),
     errors=(403, 422),
 )
@@ -481,12 +482,15 @@ class ConflictsPage(BaseModel):
     SYNC + "/conflicts",
     "Conflicts: your own; supervisors see all",
     response=ConflictsPage,
-    query=(QueryParam("status", "open or resolved"),),
+    query=(
+        QueryParam("status", "open or resolved", {"type": "string", "enum": ["open", "resolved"]}),
+    ),
 )
 def list_conflicts(ctx: Context) -> Response:
+    status = enum_param(ctx.request, "status", ["open", "resolved"])
     stmt = select(SyncConflict).order_by(col(SyncConflict.created_at))
-    if ctx.query.get("status"):
-        stmt = stmt.where(col(SyncConflict.status) == ctx.query["status"])
+    if status:
+        stmt = stmt.where(col(SyncConflict.status) == status)
     if ctx.user.role not in SUPERVISORS:
         stmt = stmt.where(col(SyncConflict.user_id) == ctx.user.user_id)
     return JSON(
@@ -555,13 +559,13 @@ class PendingPage(BaseModel):
     SYNC + "/pending",
     "Ops waiting for a record's create; escalated ones are overdue",
     response=PendingPage,
-    query=(QueryParam("escalated", "true: only the overdue"),),
+    query=(QueryParam("escalated", "true: only the overdue", BOOLEAN_SCHEMA),),
     errors=(403,),
 )
 def list_pending(ctx: Context) -> Response:
     _supervisor(ctx.user)
     stmt = select(SyncOp).where(col(SyncOp.status) == "pending").order_by(col(SyncOp.received_at))
-    if ctx.query.get("escalated") == "true":
+    if enum_param(ctx.request, "escalated", ["true", "false"]) == "true":
         stmt = stmt.where(col(SyncOp.escalated_at).isnot(None))
     return JSON(
         {
@@ -762,7 +766,7 @@ def _readable(ctx: Context, sha: str) -> None:
 
 @router.route(
     "GET",
-    SYNC + "/attachments/{sha256}",
+    SYNC + "/attachments/{sha256:sha256}",
     "How much of an attachment has arrived (a record in your scope must name it)",
     response=AttachmentStatus,
     errors=(404, 422),
@@ -780,12 +784,12 @@ def attachment_status(ctx: Context) -> Response:
 
 @router.route(
     "POST",
-    SYNC + "/attachments/{sha256}",
+    SYNC + "/attachments/{sha256:sha256}",
     "Upload a chunk at ?offset= (X-Attachment-Size: total bytes); a record you may edit "
     "must name the attachment",
     response=AttachmentStatus,
     raw_body=True,
-    query=(QueryParam("offset", "where this chunk starts", {"type": "integer", "minimum": 0}),),
+    query=(QueryParam("offset", "where this chunk starts", integer_schema(0)),),
     errors=(403, 409, 422),
 )
 def upload_chunk(ctx: Context) -> Response:
@@ -857,7 +861,7 @@ def _device_id(p: Principal) -> uuid.UUID | None:
 
 @router.route(
     "GET",
-    SYNC + "/attachments/{sha256}/content",
+    SYNC + "/attachments/{sha256:sha256}/content",
     "The bytes of a complete attachment",
     media_type="application/octet-stream",
     errors=(404, 422),

@@ -1,0 +1,375 @@
+"""`python -m bench.read_load`: list reads at fixed request rates (open model), both databases.
+
+    python -m bench.read_load [--rates 50,100,200,300] [--seconds 10] [--workers N]
+                              [--databases postgis,spatialite] [--lots 150]
+
+For each database: a throwaway one (a fresh PostGIS database on `TEST_POSTGIS_URL`, or a
+SpatiaLite file in a temporary directory), migrated, with the demo country (633 miners, 134
+sites) and `--lots` lots opened through `POST /api/v1/lots` as produce events. Then
+`python -m backend serve --workers N` starts on a free loopback port, as an operator runs it.
+
+The load is an open model: requests leave on a fixed schedule (one every 1/rate seconds) from
+an asyncio loop, whether or not earlier ones have answered, so a slow server meets a queue, as
+it would in the field. A request's latency runs from its scheduled time to the end of its
+response body, so time spent waiting for a free connection counts too (no coordinated
+omission). The mix is pages of 100 sites, lots and miners in turn, read by a ministry user.
+A baseline at the first rate is `/healthz` (one `SELECT 1`), measured in the same run.
+
+Each row prints p50/p95/p99, errors (anything but 200, or no answer within 10 s) and the peak
+resident memory of the server's processes (the supervisor and its workers, summed, sampled
+every 50 ms). Nothing is asserted about times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from backend import schema
+from backend.auth.models import Role
+from backend.auth.schemas import UserCreate
+from backend.auth.users import create_user
+from backend.clock import utcnow
+from backend.db import make_engine, session_factory
+from backend.registry.demo import seed_demo
+from backend.registry.models import Licence, LicenceKind, LicenceStatus, Site
+from backend.settings import Settings
+from bench.common import (
+    LOAD_AT_START,
+    PASSWORD,
+    ROOT,
+    _wait_until_up,
+    free_port,
+    fresh_postgis_database,
+    mib,
+    percentile,
+    postgis_url,
+    progress,
+)
+
+MIX = ("/api/v1/sites?limit=100", "/api/v1/lots?limit=100", "/api/v1/miners?limit=100")
+BASELINE = ("/healthz",)
+TIMEOUT_S = 10.0
+
+
+# --- the data ---------------------------------------------------------------------------------
+
+
+def prepare(db_url: str) -> None:
+    settings = Settings(database_url=db_url)
+    engine = make_engine(settings)
+    try:
+        schema.upgrade(engine)
+        with session_factory(engine)() as session:
+            seed_demo(session=session, settings=settings)
+            create_user(
+                session=session,
+                principal=None,
+                props=UserCreate(username="bench-ministry", password=PASSWORD, role=Role.ministry),
+            )
+    finally:
+        engine.dispose()
+
+
+def producing_sites(db_url: str) -> list[tuple[str, str]]:
+    """(site id, licence holder id) of licensed sites whose mining licence is active today."""
+    engine = make_engine(Settings(database_url=db_url))
+    today = utcnow().date()
+    try:
+        with session_factory(engine)() as session:
+            rows = session.execute(
+                select(Site.id, Licence.holder_miner_id)
+                .join(Licence, Licence.id == Site.licence_id)
+                .where(
+                    Licence.kind == LicenceKind.artisanal_mining,
+                    Licence.status == LicenceStatus.active,
+                    Licence.valid_from <= today - timedelta(days=30),
+                    Licence.valid_to >= today,
+                    Licence.holder_miner_id.is_not(None),  # type: ignore[union-attr]
+                )
+                .order_by(Site.id)
+            ).all()
+    finally:
+        engine.dispose()
+    return [(str(s), str(m)) for s, m in rows]
+
+
+def open_lots(client: httpx.Client, db_url: str, count: int) -> None:
+    sites = producing_sites(db_url)
+    assert sites, "the demo country has licensed, active sites"
+    made = 0
+    i = 0
+    while made < count:
+        site_id, miner_id = sites[i % len(sites)]
+        n = min(25, count - made)
+        body = {
+            "kind": "produce",
+            "occurred_at": (utcnow() - timedelta(hours=2)).isoformat(),
+            "site_id": site_id,
+            "miner_id": miner_id,
+            "outputs": [
+                {"tag": f"RL-{i}-{k}", "carats": "1.250", "stone_count": 3} for k in range(n)
+            ],
+        }
+        r = client.post("/api/v1/lots", json=body)
+        if r.status_code != 201:
+            raise RuntimeError(f"could not open lots: {r.status_code} {r.text}")
+        made += n
+        i += 1
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its descendants (uvicorn's supervisor and workers)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += _rss_kib(p)
+        todo.extend(_children(p))
+    return total * 1024
+
+
+class TreeRss:
+    """Samples `tree_rss_bytes` every 50 ms; `peak()` since the last `reset()`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._peak = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            now = tree_rss_bytes(self.pid)
+            with self._lock:
+                self._peak = max(self._peak, now)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._peak = tree_rss_bytes(self.pid)
+
+    def peak(self) -> int:
+        with self._lock:
+            return self._peak
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextmanager
+def server(db_url: str, workers: int | None) -> Iterator[tuple[str, int]]:
+    with tempfile.TemporaryDirectory(prefix="bench-read-") as tmp:
+        log = Path(tmp) / "server.log"
+        port = free_port()
+        cmd = [sys.executable, "-m", "backend", "serve", "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--log-level", "warning"]
+        if workers is not None:
+            cmd += ["--workers", str(workers)]
+        env = {**os.environ, "DATABASE_URL": db_url}
+        with log.open("wb") as sink:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_up(url, proc, log)
+            yield url, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        errors = log.read_text()
+        if "Traceback" in errors:
+            raise RuntimeError(f"the server logged an error:\n{errors[-4000:]}")
+
+
+# --- the load ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    label: str
+    rate: int
+    sent: int
+    latencies_ms: list[float]
+    errors: int
+    wall_s: float
+    rss_peak: int
+
+
+async def _one(client: httpx.AsyncClient, path: str, due: float) -> float | None:
+    try:
+        r = await client.get(path)
+        await r.aread()
+    except httpx.HTTPError:
+        return None
+    if r.status_code != 200:
+        return None
+    return (time.perf_counter() - due) * 1000
+
+
+async def _drive(base_url: str, token: str, paths: tuple[str, ...], rate: int, seconds: float):
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=TIMEOUT_S
+    ) as client:
+        # Warm the connections and the server's caches before the clock starts.
+        await asyncio.gather(*(client.get(p) for p in paths * 4))
+        total = int(rate * seconds)
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i in range(total):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(_one(client, paths[i % len(paths)], due)))
+        results = await asyncio.gather(*tasks)
+        wall = time.perf_counter() - start
+    return results, wall
+
+
+def run_rate(
+    base_url: str, token: str, rss: TreeRss, label: str, paths: tuple[str, ...], rate: int, s: float
+) -> Result:
+    rss.reset()
+    results, wall = asyncio.run(_drive(base_url, token, paths, rate, s))
+    ok = [r for r in results if r is not None]
+    return Result(label, rate, len(results), ok, len(results) - len(ok), wall, rss.peak())
+
+
+def print_results(title: str, command: str, workers: int, results: list[Result]) -> None:
+    head = ("load", "rate/s", "sent", "p50 ms", "p95 ms", "p99 ms", "errors", "server RSS peak")
+    rows = [
+        (
+            r.label,
+            str(r.rate),
+            str(r.sent),
+            f"{percentile(r.latencies_ms, 50):.1f}",
+            f"{percentile(r.latencies_ms, 95):.1f}",
+            f"{percentile(r.latencies_ms, 99):.1f}",
+            str(r.errors),
+            mib(r.rss_peak),
+        )
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    rule = "  ".join("-" * w for w in widths)
+    print()
+    print(f"## {title}")
+    print(f"command: {command}")
+    print(
+        f"machine: {os.cpu_count()} cores (shared), Python {sys.version.split()[0]}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, server workers {workers}, "
+        f"load average {LOAD_AT_START:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+    )
+    print(rule)
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    print(rule)
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(rule, flush=True)
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    if kind == "postgis":
+        with fresh_postgis_database(postgis_url()) as url:
+            yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-read-sqlite-") as tmp:
+        yield f"sqlite:///{tmp}/bench.sqlite"
+
+
+def bench_database(kind: str, args: argparse.Namespace, command: str) -> None:
+    rates = [int(r) for r in args.rates.split(",")]
+    workers = args.workers or Settings().serve_workers
+    with database(kind) as db_url:
+        progress(f"{kind}: migrating and seeding")
+        prepare(db_url)
+        with server(db_url, args.workers) as (base_url, pid):
+            with httpx.Client(base_url=base_url, timeout=60) as c:
+                r = c.post(
+                    "/api/v1/auth/token",
+                    json={"username": "bench-ministry", "password": PASSWORD},
+                )
+                r.raise_for_status()
+                token = r.json()["access_token"]
+                c.headers["Authorization"] = f"Bearer {token}"
+                progress(f"{kind}: opening {args.lots} lots")
+                open_lots(c, db_url, args.lots)
+                for path in MIX:
+                    n = len(c.get(path).json().get("items") or c.get(path).json()["features"])
+                    progress(f"{kind}: {path} returns {n} records")
+            rss = TreeRss(pid)
+            try:
+                results = [
+                    run_rate(base_url, token, rss, "baseline /healthz", BASELINE, rates[0], 5)
+                ]
+                for rate in rates:
+                    progress(f"{kind}: {rate} requests/s for {args.seconds} s")
+                    results.append(
+                        run_rate(base_url, token, rss, "sites/lots/miners", MIX, rate, args.seconds)
+                    )
+            finally:
+                rss.stop()
+    print_results(f"read load on {kind}", command, workers, results)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.read_load", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--rates", default="50,100,200,300", help="requests per second, comma-separated")
+    p.add_argument("--seconds", type=float, default=10.0, help="how long each rate runs")
+    p.add_argument("--workers", type=int, help="server processes (default: the serve default)")
+    p.add_argument("--databases", default="postgis,spatialite")
+    p.add_argument("--lots", type=int, default=150)
+    args = p.parse_args(argv)
+    command = "python -m bench.read_load " + " ".join(argv if argv is not None else sys.argv[1:])
+    for kind in args.databases.split(","):
+        bench_database(kind.strip(), args, command.strip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Schemathesis, every check, against the real server: `/openapi.json` tells the truth."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.conftest import Api
+
+# Fixed, so a failure reproduces; small enough that both databases together stay within 90 s.
+SEED = 20261130
+MAX_EXAMPLES = 6
+
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+# Operations that would end the run's own credential (its token, its user) part-way through;
+# tests/e2e/test_roles.py and the auth tests cover them.
+SELF_LOCKOUT = ("auth_revoke", "auth_update_user", "auth_revoke_all")
+
+
+def schemathesis_command(api: Api, who: str, report: Path) -> list[str]:
+    excluded = [arg for op in SELF_LOCKOUT for arg in ("--exclude-operation-id", op)]
+    return [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{api.base_url}/openapi.json",
+        "--checks",
+        "all",
+        "--seed",
+        str(SEED),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--no-shrink",
+        "--workers",
+        "2",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--header",
+        f"Authorization: Bearer {api.tokens[who]}",
+        *excluded,
+        "--report",
+        "ndjson",
+        "--report-dir",
+        str(report),
+    ]
+
+
+def test_no_server_error_and_no_failed_check_across_every_operation(
+    api: Api, tmp_path: Path
+) -> None:
+    run = subprocess.run(
+        schemathesis_command(api, "admin", tmp_path),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
