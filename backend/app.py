@@ -26,6 +26,8 @@ from backend.auth.routes import router as auth_router
 from backend.custody.routes import router as custody_router
 from backend.db import make_engine, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
+from backend.insight.routes import router as insight_router
+from backend.ogc.routes import router as ogc_router
 from backend.registry.routes import router as registry_router
 from backend.settings import Settings
 from backend.sync.routes import engine_for
@@ -33,7 +35,15 @@ from backend.sync.routes import router as sync_router
 
 log = logging.getLogger("backend")
 VERSION = "0.1.0"
-ROUTERS = (auth_router, registry_router, audit_router, sync_router, custody_router)
+ROUTERS = (
+    auth_router,
+    registry_router,
+    audit_router,
+    sync_router,
+    custody_router,
+    insight_router,
+    ogc_router,
+)
 
 
 def endpoints() -> list[Endpoint]:

@@ -45,11 +45,9 @@ from backend.registry.models import (
 from backend.spatial import as_multipolygon, to_db
 
 DISTRICT = "SL-T-IN"
-ORIGIN = (-10.5, 8.5)
-
-
-def at(y: int, m: int, d: int) -> datetime:
-    return datetime(y, m, d, 12, 0, tzinfo=UTC)
+YEAR = 2019
+# The exact purchase point: inside S1, and distinctive, so a test can look for it in a response.
+ORIGIN = (-10.4987654, 8.5012345)
 
 
 @dataclass
@@ -104,11 +102,16 @@ def _out(session: Session, ev: CustodyEvent, carats: str, stones: int, **lot: An
     return row
 
 
-def build(session: Session) -> Fixed:
+def build(session: Session, district: str = DISTRICT, year: int = YEAR) -> Fixed:
+    """The dataset in `district` (created here) and `year` (2019 keeps the docs' figures)."""
+
+    def at(y: int, m: int, d: int) -> datetime:
+        return datetime(year + y - YEAR, m, d, 12, 0, tzinfo=UTC)
+
     session.add(
         Jurisdiction(
-            code=DISTRICT,
-            name="Insight test district",
+            code=district,
+            name=f"Insight test district {district}",
             level="district",
             country_code="SL",
             parent_code="SL",
@@ -120,10 +123,10 @@ def build(session: Session) -> Fixed:
     session.flush()
     miners = [
         Miner(
-            full_name=f"Miner {i} Kamara",
+            full_name=f"Miner {i} Kamara-{district}",
             national_id=f"NID-{i}",
             phone=f"+232 7{i}",
-            district_code=DISTRICT,
+            district_code=district,
         )
         for i in range(3)
     ]
@@ -133,7 +136,7 @@ def build(session: Session) -> Fixed:
             name=f"Insight {n} {uuid.uuid4().hex[:6]}",
             kind=k,
             country_code="SL",
-            district_code=DISTRICT,
+            district_code=district,
         )
         for n, k in (
             ("b1", OrganisationKind.buying_office),
@@ -147,7 +150,7 @@ def build(session: Session) -> Fixed:
         kind=LicenceKind.artisanal_mining,
         number=f"IN-{uuid.uuid4().hex[:8]}",
         holder_miner_id=miners[0].id,
-        district_code=DISTRICT,
+        district_code=district,
         valid_from=date(2018, 1, 1),
         valid_to=date(2040, 1, 1),
         status=LicenceStatus.active,
@@ -157,14 +160,14 @@ def build(session: Session) -> Fixed:
     session.flush()
     s1 = Site(
         name="Insight S1",
-        district_code=DISTRICT,
+        district_code=district,
         licence_id=l1.id,
         geometry=to_db(as_multipolygon(box(-10.505, 8.495, -10.495, 8.505))),
         area_ha=Decimal("121.0000"),
     )
     s2 = Site(
         name="Insight S2",
-        district_code=DISTRICT,
+        district_code=district,
         geometry=to_db(as_multipolygon(box(-10.455, 8.445, -10.445, 8.455))),
         area_ha=Decimal("121.0000"),
     )
@@ -188,7 +191,7 @@ def build(session: Session) -> Fixed:
             site_id=site.id,
             organisation_id=org.id,
             miner_id=miners[0].id,
-            district_code=DISTRICT,
+            district_code=district,
             usd_value=Decimal(usd),
             distance_to_site_m=Decimal(dist),
             flags=flags,
@@ -205,7 +208,7 @@ def build(session: Session) -> Fixed:
         occurred_at=at(2019, 1, 10),
         site_id=s1.id,
         miner_id=miners[0].id,
-        district_code=DISTRICT,
+        district_code=district,
     )
     _out(session, r1, "6.000", 2, holder_miner_id=miners[0].id)
     _out(session, r1, "3.000", 2, holder_miner_id=miners[0].id)
@@ -217,14 +220,14 @@ def build(session: Session) -> Fixed:
         occurred_at=at(2019, 7, 1),
         site_id=s2.id,
         miner_id=miners[1].id,
-        district_code=DISTRICT,
+        district_code=district,
     )
     _out(session, r2, "1.000", 1, holder_miner_id=miners[1].id)
     for day, diggers in ((at(2019, 1, 5), 10), (at(2019, 2, 5), 20)):
         session.add(
             SiteVisit(
                 site_id=s1.id,
-                district_code=DISTRICT,
+                district_code=district,
                 visited_at=day,
                 location=to_db(Point(-10.5, 8.5)),
                 diggers_counted=diggers,

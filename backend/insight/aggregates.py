@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from backend.audit.service import record
-from backend.insight.access import SUPERVISORS, require_role
 from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.custody.models import CustodyEvent, EventKind, EventOutput
+from backend.insight.access import SUPERVISORS, require_role
 from backend.insight.models import Dimension, InsightRefresh, InsightStat
 from backend.insight.periods import half_of_month_sql, month_sql, quarter_of_month_sql
 from backend.registry.models import Licence, LicenceStatus, Site

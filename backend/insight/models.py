@@ -1,4 +1,4 @@
-"""Insight tables: the monthly purchase/production aggregate, its refresh stamp, inspection tasks."""
+"""Insight tables: the monthly purchase and production aggregate, its refresh, inspection tasks."""
 
 from __future__ import annotations
 
