@@ -47,7 +47,7 @@ from backend.spatial import as_multipolygon, to_db
 DISTRICT = "SL-T-IN"
 YEAR = 2019
 # The exact purchase point: inside S1, and distinctive, so a test can look for it in a response.
-ORIGIN = (-10.4987654, 8.5012345)
+ORIGIN = (-10.7987654, 8.5012345)
 
 
 @dataclass
@@ -115,7 +115,7 @@ def build(session: Session, district: str = DISTRICT, year: int = YEAR) -> Fixed
             level="district",
             country_code="SL",
             parent_code="SL",
-            boundary=to_db(as_multipolygon(box(-10.6, 8.4, -10.4, 8.6))),
+            boundary=to_db(as_multipolygon(box(-10.9, 8.4, -10.7, 8.6))),
         )
     )
     user = User(username=f"insight-{uuid.uuid4().hex[:8]}", password_hash="-", role=Role.admin)
@@ -154,7 +154,7 @@ def build(session: Session, district: str = DISTRICT, year: int = YEAR) -> Fixed
         valid_from=date(2018, 1, 1),
         valid_to=date(2040, 1, 1),
         status=LicenceStatus.active,
-        area=to_db(as_multipolygon(box(-10.51, 8.49, -10.49, 8.51))),
+        area=to_db(as_multipolygon(box(-10.81, 8.49, -10.79, 8.51))),
     )
     session.add(l1)
     session.flush()
@@ -162,13 +162,13 @@ def build(session: Session, district: str = DISTRICT, year: int = YEAR) -> Fixed
         name="Insight S1",
         district_code=district,
         licence_id=l1.id,
-        geometry=to_db(as_multipolygon(box(-10.505, 8.495, -10.495, 8.505))),
+        geometry=to_db(as_multipolygon(box(-10.805, 8.495, -10.795, 8.505))),
         area_ha=Decimal("121.0000"),
     )
     s2 = Site(
         name="Insight S2",
         district_code=district,
-        geometry=to_db(as_multipolygon(box(-10.455, 8.445, -10.445, 8.455))),
+        geometry=to_db(as_multipolygon(box(-10.755, 8.445, -10.745, 8.455))),
         area_ha=Decimal("121.0000"),
     )
     session.add_all([s1, s2])
@@ -229,7 +229,7 @@ def build(session: Session, district: str = DISTRICT, year: int = YEAR) -> Fixed
                 site_id=s1.id,
                 district_code=district,
                 visited_at=day,
-                location=to_db(Point(-10.5, 8.5)),
+                location=to_db(Point(-10.8, 8.5)),
                 diggers_counted=diggers,
             )
         )
