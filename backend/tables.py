@@ -8,6 +8,7 @@ from backend.certificates import models as certificate_models
 from backend.custody import models as custody_models
 from backend.evidence import models as evidence_models
 from backend.incidents import models as incident_models
+from backend.insight import models as insight_models
 from backend.registry import models as registry_models
 from offline_sync.server import tables as sync_tables
 
@@ -20,6 +21,7 @@ __all__ = [
     "custody_models",
     "evidence_models",
     "incident_models",
+    "insight_models",
     "metadata",
     "registry_models",
     "sync_tables",

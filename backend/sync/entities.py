@@ -26,6 +26,8 @@ from backend.incidents import service as incidents
 from backend.incidents.attachments import INCIDENT_FILES
 from backend.incidents.models import Incident
 from backend.incidents.schemas import FollowUpIn, IncidentCreate
+from backend.insight import tasks as insight_tasks
+from backend.insight.models import InspectionTask
 from backend.registry import service
 from backend.registry.models import Jurisdiction, Licence, Miner, Organisation, Site, SiteVisit
 from backend.registry.photos import MINER_PHOTOS
@@ -407,6 +409,12 @@ class LotEntity(Entity):
     name, model = "lot", Lot
 
 
+class InspectionTaskEntity(Entity):
+    """Spot checks for the officers of a district: pulled by their tablets, closed by a visit."""
+
+    name, model = "inspection_task", InspectionTask
+
+
 class LicenceEntity(Entity):
     name, model = "licence", Licence
 
@@ -420,6 +428,7 @@ class OrganisationEntity(Entity):
 
 
 def build_registry(settings: Settings) -> Registry:
+    insight_tasks.install()
     registry = Registry(
         scopes_for=scopes_for,
         attachment_refs=[MINER_PHOTOS, INCIDENT_FILES],
@@ -435,6 +444,7 @@ def build_registry(settings: Settings) -> Registry:
         LicenceEntity,
         JurisdictionEntity,
         OrganisationEntity,
+        InspectionTaskEntity,
     ):
         registry.register(cast(EntityHandler, entity(settings)))
     return registry
