@@ -38,6 +38,10 @@ class Settings:
     pull_page_max: int = 5000
     # A gzip body may expand to this much; more is refused (a zip bomb costs nothing to send).
     max_inflated_bytes: int = 32 * 1024 * 1024
+    # The web map draws our own boundaries over a plain background; tiles only when set
+    # (an XYZ template such as https://tile.example.org/{z}/{x}/{y}.png).
+    map_tile_url: str | None = None
+    map_tile_attribution: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +55,10 @@ class Settings:
             values["max_body_bytes"] = int(env["MAX_BODY_BYTES"])
         if env.get("SPATIALITE_LIBRARY_PATH"):
             values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
+        if env.get("MAP_TILE_URL"):
+            values["map_tile_url"] = env["MAP_TILE_URL"]
+        if env.get("MAP_TILE_ATTRIBUTION"):
+            values["map_tile_attribution"] = env["MAP_TILE_ATTRIBUTION"]
         return cls(**values)  # type: ignore[arg-type]
 
     @property

@@ -33,8 +33,17 @@ API = "/api/v1"
 
 
 def authenticate(session: Session, request: Request) -> Principal:
-    """The principal behind `Authorization: Bearer …`; the device from `X-Device-Id` if any."""
+    """The principal behind `Authorization: Bearer …`; the device from `X-Device-Id` if any.
+
+    Without that header, a read (GET or HEAD) may carry the web sign-in's token in its
+    HttpOnly session cookie, so the pages' scripts read the API as the signed-in user. Writes
+    never accept the cookie: a cookie travels by itself, a header must be sent on purpose.
+    """
     header = request.headers.get("authorization", "")
+    if not header and request.method in tokens.COOKIE_METHODS:
+        cookie = request.cookies.get(tokens.SESSION_COOKIE, "")
+        if cookie:
+            return tokens.principal_for(session=session, secret=cookie)
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("send Authorization: Bearer <access_token> (POST /api/v1/auth/token)")
