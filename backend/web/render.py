@@ -91,7 +91,7 @@ def page(
         lang=lang,
         switch=switch,
         user=user,
-        path=request.url.path,
+        current_path=request.url.path,
         messages=cat.messages,
         **values,
     )
