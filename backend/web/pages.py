@@ -45,7 +45,12 @@ def _sign_in_first(request: Request) -> Response:
 
 def _error(request: Request, user: Principal | None, status: int, detail_key: str) -> Response:
     return page(
-        _web(request), request, "error.html", user=user, status=status, status_code=status,
+        _web(request),
+        request,
+        "error.html",
+        user=user,
+        status=status,
+        status_code=status,
         detail_key=detail_key,
     )
 
@@ -87,8 +92,14 @@ async def signin(request: Request) -> Response:
 
     def again(error_key: str, status: int) -> Response:
         return page(
-            _web(request), request, "signin.html", user=None, status=status,
-            next=target, username=username, error_key=error_key,
+            _web(request),
+            request,
+            "signin.html",
+            user=None,
+            status=status,
+            next=target,
+            username=username,
+            error_key=error_key,
         )
 
     if not username or not password:
@@ -117,8 +128,12 @@ def map_page(request: Request) -> Response:
         return _sign_in_first(request)
     web = _web(request)
     return page(
-        web, request, "map.html", user=user,
-        tile_url=web.tile_url or "", tile_attribution=web.tile_attribution,
+        web,
+        request,
+        "map.html",
+        user=user,
+        tile_url=web.tile_url or "",
+        tile_attribution=web.tile_attribution,
     )
 
 
@@ -146,7 +161,12 @@ def site_page(request: Request) -> Response:
             licences = registry_queries.licences(user, registry_queries.Filters())
             licence = registry_queries.one(session, licences, Licence, site.licence_id)
         return page(
-            _web(request), request, "site.html", user=user, site=site, licence=licence,
+            _web(request),
+            request,
+            "site.html",
+            user=user,
+            site=site,
+            licence=licence,
             may_trace=allowed(user, "trace", Action.read),
         )
 
@@ -166,9 +186,7 @@ def lot_page(request: Request) -> Response:
             return _error(request, user, 404, "error.not_found")
         backward: dict[str, Any] = trace.backward(session, user, lot_id, with_path=True)
     path = sorted(backward["path"] or [], key=lambda s: (-s["depth"], s["occurred_at"]))
-    return page(
-        _web(request), request, "lot.html", user=user, lot=lot, trace=backward, path=path
-    )
+    return page(_web(request), request, "lot.html", user=user, lot=lot, trace=backward, path=path)
 
 
 def lot_lookup(request: Request) -> Response:

@@ -21,7 +21,11 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import PASSWORD, Api, api, origin, server  # noqa: F401 (fixtures)
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import PASSWORD, Api
+
+# The e2e tier's server, users per role and licensed origin site, as fixtures here too.
+server, api, origin = e2e.server, e2e.api, e2e.origin
 
 WEB_DIR = Path(__file__).parent
 AXE = WEB_DIR / "vendor" / "axe-core-4.10.2" / "axe.min.js"
@@ -102,8 +106,10 @@ def sign_in(driver: webdriver.Chrome, base_url: str, username: str, target: str 
 
 def wait_for_map(driver: webdriver.Chrome) -> None:
     WebDriverWait(driver, 30).until(
-        lambda d: d.find_element(By.ID, "map").get_attribute("data-ready") == "true"
-        and d.find_element(By.ID, "map").get_attribute("aria-busy") == "false"
+        lambda d: (
+            d.find_element(By.ID, "map").get_attribute("data-ready") == "true"
+            and d.find_element(By.ID, "map").get_attribute("aria-busy") == "false"
+        )
     )
 
 
@@ -126,5 +132,5 @@ def axe_violations(driver: webdriver.Chrome, exclude: tuple[str, ...] = ()) -> l
     ]
 
 
-def username(api: Api, role: str) -> str:
-    return str(api.users[role].username)
+def username(users: Api, role: str) -> str:
+    return str(users.users[role].username)

@@ -1,4 +1,4 @@
-"""The web pages in headless Chromium: sign-in, the map against the API, trace, both languages, axe."""
+"""Web pages in headless Chromium: sign-in, the map against the API, trace, French, axe."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ from tests.web.conftest import (
 
 MESSAGES = Path(__file__).parents[2] / "backend" / "web" / "messages"
 API = "/api/v1"
+CLICK_SITE = (
+    "document.querySelector('path.site').dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+)
 
 
 def _all_features(client: httpx.Client, url: str) -> list[dict[str, Any]]:
@@ -147,9 +150,7 @@ def test_sign_in_works_from_the_keyboard_alone(
     active = page.switch_to.active_element
     assert active.get_attribute("id") == "username"
     active.send_keys(username(api, "donor"), Keys.TAB)
-    page.switch_to.active_element.send_keys(
-        "e2e-password-long-enough", Keys.ENTER
-    )
+    page.switch_to.active_element.send_keys("e2e-password-long-enough", Keys.ENTER)
     WebDriverWait(page, 15).until(lambda d: d.get_cookie(SESSION_COOKIE) is not None)
 
 
@@ -193,9 +194,7 @@ def test_map_draws_the_features_the_api_holds_and_the_filters_change_them(
     assert _count(page, "path.licence-suspended, path.licence-revoked") == 0
 
     # A site's popup links to its record page.
-    page.execute_script(
-        "document.querySelector('path.site').dispatchEvent(new MouseEvent('click', {bubbles: true}))"
-    )
+    page.execute_script(CLICK_SITE)
     link = WebDriverWait(page, 10).until(
         lambda d: d.find_element(By.CSS_SELECTOR, ".leaflet-popup-content a")
     )
@@ -280,7 +279,9 @@ def test_french_pages_have_no_english_strings_left(
     lot_id = _purchase_lot(api, origin)
     page.get(server + "/signin")
     page.find_element(By.CSS_SELECTOR, "a[hreflang=fr]").click()  # the switch on the page
-    WebDriverWait(page, 10).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr")
+    WebDriverWait(page, 10).until(
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
+    )
     sign_in(page, server, username(api, "ministry"), "/map")
     wait_for_map(page)
     pages = ["/", "/signin", "/map", f"/sites/{origin['site_id']}", f"/lots/{lot_id}", "/lots/x"]
@@ -289,10 +290,7 @@ def test_french_pages_have_no_english_strings_left(
         page.get(server + path)
         if path == "/map":
             wait_for_map(page)
-            page.execute_script(
-                "document.querySelector('path.site')"
-                ".dispatchEvent(new MouseEvent('click', {bubbles: true}))"
-            )
+            page.execute_script(CLICK_SITE)
             WebDriverWait(page, 10).until(
                 lambda d: d.find_elements(By.CSS_SELECTOR, ".leaflet-popup-content a")
             )
@@ -306,7 +304,7 @@ def test_french_pages_have_no_english_strings_left(
         page.save_screenshot(str(screenshots / f"fr-{name}-desktop.png"))
 
 
-# --- accessibility and screenshots ------------------------------------------------------------------
+# --- accessibility and screenshots ---------------------------------------------------------------
 
 
 def test_pages_have_no_serious_or_critical_axe_violations_at_desktop_and_phone_widths(
