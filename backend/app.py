@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -36,6 +37,8 @@ from backend.registry.routes import router as registry_router
 from backend.settings import Settings
 from backend.sync.routes import engine_for
 from backend.sync.routes import router as sync_router
+from backend.web import pages
+from backend.web.render import make_web
 
 log = logging.getLogger("backend")
 VERSION = "0.1.0"
@@ -96,14 +99,18 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
         return JSON(spec)
 
     async def index(request: Request) -> Response:
+        if pages.wants_html(request):
+            return await run_in_threadpool(pages.landing, request)
         return JSON(
             {
                 "name": product,
                 "version": VERSION,
                 "links": [
                     {"rel": "service-desc", "href": "/openapi.json"},
+                    {"rel": "service-doc", "href": "/docs", "type": "text/html"},
                     {"rel": "health", "href": "/healthz"},
-                    {"rel": "api", "href": "/api/v1"},
+                    {"rel": "map", "href": "/map", "type": "text/html"},
+                    {"rel": "sign-in", "href": "/signin", "type": "text/html"},
                 ],
             }
         )
@@ -142,6 +149,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
         Route("/healthz", healthz),
         Route("/openapi.json", openapi_json),
         *[starlette_route(e, authenticate) for e in endpoints()],
+        *pages.routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -151,6 +159,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
         middleware=[Middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)],
     )
     app.state.settings = settings
+    app.state.web = make_web(settings)
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.sync_engine = engine_for(settings)

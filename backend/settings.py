@@ -88,6 +88,10 @@ class Settings:
     # Bodies over this size (on the wire or gzip-encoded) are decoded and handled a few at once.
     large_body_bytes: int = 256 * 1024
     max_large_bodies: int = 2
+    # The web map draws our own boundaries over a plain background; tiles only when set
+    # (an XYZ template such as https://tile.example.org/{z}/{x}/{y}.png).
+    map_tile_url: str | None = None
+    map_tile_attribution: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +128,10 @@ class Settings:
             values["certificate_validity_days"] = int(env["CERTIFICATE_VALIDITY_DAYS"])
         if env.get("CERTIFICATE_CONFIRMATION_DAYS"):
             values["certificate_confirmation_days"] = int(env["CERTIFICATE_CONFIRMATION_DAYS"])
+        if env.get("MAP_TILE_URL"):
+            values["map_tile_url"] = env["MAP_TILE_URL"]
+        if env.get("MAP_TILE_ATTRIBUTION"):
+            values["map_tile_attribution"] = env["MAP_TILE_ATTRIBUTION"]
         return cls(**values)  # type: ignore[arg-type]
 
     @property

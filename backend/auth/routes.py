@@ -41,14 +41,25 @@ def authenticate(session: Session, request: Request) -> Principal:
 
     A device credential is good for /sync/v1 only, never for enrolling another device, and
     once its device is revoked only for a push (which goes to quarantine).
+
+    Without that header, a read (GET or HEAD) may carry the web sign-in's token in its
+    HttpOnly session cookie, so the pages' scripts read the API as the signed-in user. Writes
+    never accept the cookie: a cookie travels by itself, a header must be sent on purpose.
     """
     header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise Unauthenticated("send Authorization: Bearer <access_token> (POST /api/v1/auth/token)")
-    principal = tokens.principal_for(
-        session=session, secret=secret.strip(), device_id=request.headers.get("x-device-id")
-    )
+    cookie = request.cookies.get(tokens.SESSION_COOKIE, "")
+    if not header and cookie and request.method in tokens.COOKIE_METHODS:
+        principal = tokens.principal_for(session=session, secret=cookie)
+    else:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated(
+                "send Authorization: Bearer <access_token> (POST /api/v1/auth/token)"
+            )
+        principal = tokens.principal_for(
+            session=session, secret=secret.strip(), device_id=request.headers.get("x-device-id")
+        )
+    # Whichever way it came, a device credential is held to the device's rules.
     if principal.device_credential:
         devices.check_device_credential(
             session, principal, method=request.method, path=request.url.path

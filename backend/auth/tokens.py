@@ -18,6 +18,9 @@ from backend.clock import utcnow
 from backend.errors import Unauthenticated
 
 TOKEN_PREFIX = "at_"
+# The web sign-in keeps the same token in this HttpOnly, SameSite=Strict cookie.
+SESSION_COOKIE = "alluvial_session"
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def digest(token: str) -> str:
