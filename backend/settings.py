@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SQLITE_PATH = Path("var") / "alluvial.sqlite"
 
@@ -92,6 +93,15 @@ class Settings:
     # (an XYZ template such as https://tile.example.org/{z}/{x}/{y}.png).
     map_tile_url: str | None = None
     map_tile_attribution: str = ""
+
+    def __post_init__(self) -> None:
+        # A wrong zone name must stop the server at start, not fail a report later.
+        try:
+            ZoneInfo(self.country_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(
+                f"COUNTRY_TIMEZONE {self.country_timezone!r} is not a time zone"
+            ) from err
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -1,6 +1,6 @@
 """Detection figures: a synthetic economy with planted frauds, every parcel's evidence computed.
 
-    python bench/scenarios.py [--postgis] [--clean N] [--frauds-each N] [--seed S]
+    python -m bench.scenarios [--postgis] [--clean N] [--frauds-each N] [--history N] [--seed S]
 
 Builds the economy of `backend.evidence.scenarios` through the use cases on a throwaway
 database (a SQLite + SpatiaLite file by default, or a fresh PostGIS database with --postgis),
@@ -17,9 +17,6 @@ import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backend import schema
 from backend.db import make_engine, session_factory
@@ -30,7 +27,9 @@ from bench.common import fresh_postgis_database, postgis_url
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scenarios", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--postgis", action="store_true", help="run on a throwaway PostGIS db")
     parser.add_argument("--clean", type=int, default=150, help="clean export parcels")
     parser.add_argument("--frauds-each", type=int, default=12, help="parcels per fraud type")
@@ -82,4 +81,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from backend.clock import as_utc
@@ -24,14 +23,9 @@ class LicenceFacts:
     fit_and_proper: bool | None
 
 
-@lru_cache(maxsize=16)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def local_date(moment: datetime, timezone: str) -> date:
     """The calendar date of `moment` in the country's time zone (licences run by local dates)."""
-    return as_utc(moment).astimezone(_zone(timezone)).date()
+    return as_utc(moment).astimezone(ZoneInfo(timezone)).date()  # ZoneInfo caches by key
 
 
 def licence_problem(lic: LicenceFacts | None, kind: LicenceKind, on: date) -> str | None:

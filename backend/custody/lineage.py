@@ -132,7 +132,10 @@ _EVENT_COLUMNS = (
 def lineage(session: Session, lot_id: uuid.UUID) -> Lineage | None:
     """The lot's full backward lineage, or None when there is no such lot."""
     tree = ancestors(lot_id)
-    lot_rows = session.execute(
+    # Core statements on the session's connection: plain rows, without the ORM's result layer
+    # (a third of the time at 10,000 purchases); the session has flushed nothing pending here.
+    db = session.connection()
+    lot_rows = db.execute(
         select(
             col(Lot.id),
             col(Lot.tag),
@@ -162,7 +165,7 @@ def lineage(session: Session, lot_id: uuid.UUID) -> Lineage | None:
         .scalar_subquery()
     )
     inputs: dict[uuid.UUID, list[Flow]] = defaultdict(list)
-    for event_id, in_lot, ct, stones, consumed in session.execute(
+    for event_id, in_lot, ct, stones, consumed in db.execute(
         select(
             col(EventInput.event_id),
             col(EventInput.lot_id),
@@ -173,7 +176,7 @@ def lineage(session: Session, lot_id: uuid.UUID) -> Lineage | None:
     ):
         inputs[event_id].append(Flow(in_lot, ct, stones, consumed))
     outputs: dict[uuid.UUID, list[Flow]] = defaultdict(list)
-    for event_id, out_lot, ct, stones in session.execute(
+    for event_id, out_lot, ct, stones in db.execute(
         select(
             col(EventOutput.event_id),
             col(EventOutput.lot_id),
@@ -184,11 +187,11 @@ def lineage(session: Session, lot_id: uuid.UUID) -> Lineage | None:
         outputs[event_id].append(Flow(out_lot, ct, stones))
 
     events: dict[uuid.UUID, EventLine] = {}
-    for row in session.execute(select(*_EVENT_COLUMNS).where(col(CustodyEvent.id).in_(made_by))):
+    for row in db.execute(select(*_EVENT_COLUMNS).where(col(CustodyEvent.id).in_(made_by))):
         events[row[0]] = _event_line(row, inputs[row[0]], outputs[row[0]])
 
     uses: dict[uuid.UUID, list[Use]] = defaultdict(list)
-    for used_lot, event_id, kind, at, org, counterparty, consumed in session.execute(
+    for used_lot, event_id, kind, at, org, counterparty, consumed in db.execute(
         select(
             col(EventInput.lot_id),
             col(CustodyEvent.id),

@@ -542,8 +542,8 @@ def check_incidents(f: Facts) -> Result:
         )
     return p.result(
         "incidents",
-        f"No open incident concerns the {len(f.sites)} sites, miners, organisations or lots of "
-        "this trace, and none of its sites is conflict-affected.",
+        "No open incident concerns any site, miner, organisation or lot of this trace, and "
+        f"none of its {len(f.sites)} sites is conflict-affected.",
     )
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
+import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -150,6 +151,13 @@ def chunks(values: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
         yield batch
 
 
+def _prepared(shape: BaseGeometry | None) -> BaseGeometry | None:
+    """A site shape prepared for the thousands of point tests one report makes against it."""
+    if shape is not None:
+        shapely.prepare(shape)
+    return shape
+
+
 def _licence_facts(row: Licence) -> LicenceFacts:
     return LicenceFacts(
         id=row.id,
@@ -198,7 +206,7 @@ def load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | Non
                 licence_id=site.licence_id,
                 status=site.status,
                 deleted=site.deleted_at is not None,
-                shape=from_db(site.geometry),
+                shape=_prepared(from_db(site.geometry)),
             )
 
     licences: dict[uuid.UUID, list[LicenceFacts]] = defaultdict(list)

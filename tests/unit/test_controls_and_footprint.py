@@ -102,3 +102,13 @@ def test_g_test_passes_a_parcel_from_the_profile_and_fails_another_regions() -> 
 def test_mixture_weights_each_profile_by_its_share() -> None:
     blend = mixture([({"a": 1.0}, 3.0), ({"b": 2.0, "c": 2.0}, 1.0)])
     assert blend == pytest.approx({"a": 0.75, "b": 0.125, "c": 0.125})
+
+
+def test_a_country_time_zone_that_does_not_exist_stops_the_settings() -> None:
+    from backend.settings import Settings
+
+    with pytest.raises(ValueError, match="not a time zone"):
+        Settings(country_timezone="Africa/Atlantis")
+    assert Settings.from_env({"COUNTRY_TIMEZONE": "Africa/Accra"}).country_timezone == (
+        "Africa/Accra"
+    )
