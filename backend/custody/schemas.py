@@ -43,8 +43,8 @@ class LotOut(Strict):
     tag: Tag = Field(description="tag or seal number written on the parcel")
     carats: Carats
     stone_count: Annotated[int, Field(ge=1, le=1_000_000)]
-    size_classes: dict[Annotated[str, Field(max_length=16)], Count] | None = (
-        Field(default=None, max_length=50, description="stones per sieve class; sums to stones")
+    size_classes: dict[Annotated[str, Field(max_length=16)], Count] | None = Field(
+        default=None, max_length=50, description="stones per sieve class; sums to stones"
     )
 
 
