@@ -31,6 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from backend.api.http11 import ProblemH11Protocol
     from backend.certificates.keys import KeyFileError, load_keyring
 
     settings = _settings()
@@ -57,6 +58,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=settings.serve_workers,
         log_level=args.log_level,
         proxy_headers=False,
+        # A request h11 cannot frame (a bad Content-Length) is answered as problem+json too.
+        http=ProblemH11Protocol,
         # A worker imports the whole app before it answers; on a busy machine that takes
         # longer than uvicorn's 5 s default, which would kill and respawn it in a loop.
         timeout_worker_healthcheck=60,
