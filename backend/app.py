@@ -28,6 +28,8 @@ from backend.certificates.routes import router as certificates_router
 from backend.custody.routes import router as custody_router
 from backend.db import make_engine, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
+from backend.evidence.routes import router as evidence_router
+from backend.incidents.routes import router as incidents_router
 from backend.registry.routes import router as registry_router
 from backend.settings import Settings
 from backend.sync.routes import engine_for
@@ -41,6 +43,8 @@ ROUTERS = (
     audit_router,
     sync_router,
     custody_router,
+    evidence_router,
+    incidents_router,
     certificates_router,
 )
 

@@ -7,6 +7,7 @@ from backend.auth import models as auth_models
 from backend.certificates import models as certificate_models
 from backend.custody import models as custody_models
 from backend.evidence import models as evidence_models
+from backend.incidents import models as incident_models
 from backend.registry import models as registry_models
 from offline_sync.server import tables as sync_tables
 
@@ -18,6 +19,7 @@ __all__ = [
     "certificate_models",
     "custody_models",
     "evidence_models",
+    "incident_models",
     "metadata",
     "registry_models",
     "sync_tables",

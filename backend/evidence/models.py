@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index
@@ -11,7 +12,8 @@ from sqlmodel import Field, SQLModel
 
 from backend.clock import utcnow
 from backend.ids import uuid7
-from backend.types import UTCDateTime
+from backend.models_base import Record
+from backend.types import ExactDecimal, UTCDateTime
 
 
 class Verdict:
@@ -56,3 +58,38 @@ class EvidenceOverride(SQLModel, table=True):
     decided_by: uuid.UUID = Field(foreign_key="app_user.id")
     decided_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     purpose: str = Field(max_length=64)  # e.g. "certificate:SL-2026-000123"
+
+
+class CapacityRate(Record, table=True):
+    """A region's production rate for the capacity estimate, set by the ministry.
+
+    Capacity of a site over a window = mean diggers counted at its visits x working days in
+    the window x `carats_per_digger_day`. Regions without a row use DEFAULT_RATE.
+    """
+
+    __tablename__ = "capacity_rate"
+
+    region_code: str = Field(max_length=16, foreign_key="jurisdiction.code", unique=True)
+    carats_per_digger_day: Decimal = Field(sa_type=ExactDecimal(10, 4))
+    working_days_per_year: int = Field(ge=1, le=366)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class FootprintProfile(SQLModel, table=True):
+    """A region's size-frequency and USD/ct profile, built from recorded purchases on refresh.
+
+    One row per region per refresh (never edited); the newest row of a region is its profile.
+    """
+
+    __tablename__ = "footprint_profile"
+    __table_args__ = (Index("ix_footprint_profile_region_built", "region_code", "built_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    region_code: str = Field(max_length=16, foreign_key="jurisdiction.code")
+    built_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    built_by: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
+    lots: int = Field(ge=0)
+    stones: int = Field(ge=0)
+    carats: Decimal = Field(sa_type=ExactDecimal(16, 3))
+    usd_value: Decimal = Field(sa_type=ExactDecimal(18, 2))
+    size_classes: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))

@@ -18,9 +18,15 @@ from sqlmodel import col
 
 from backend.audit.service import record as audit
 from backend.auth.principal import Principal
-from backend.custody.models import CustodyEvent, EventOutput
+from backend.custody.models import CustodyEvent, EventOutput, Lot, LotOrigin
 from backend.custody.trace import ancestors
-from backend.evidence.models import EvidenceOverride, EvidenceReport
+from backend.evidence.models import (
+    CapacityRate,
+    EvidenceOverride,
+    EvidenceReport,
+    FootprintProfile,
+)
+from backend.incidents.models import Incident
 from backend.registry.models import Licence, Miner, Organisation, Site, SiteVisit
 
 # Registry tables whose rows the checks read; any write to them moves `updated_at`.
@@ -37,10 +43,12 @@ def latest_report(session: Session, lot_id: uuid.UUID) -> EvidenceReport | None:
 
 
 def data_version(session: Session, lot_id: uuid.UUID) -> str:
-    """SHA-256 over the hashes of the events behind the lot and the registry's latest writes.
+    """SHA-256 over the hashes of the events behind the lot and the latest writes it reads.
 
     Custody events are append-only and hash-chained, so their hashes name the trace exactly;
-    registry rows carry `updated_at`, so their maximum and count change with any write.
+    registry rows carry `updated_at`, so their maximum and count change with any write; the
+    lot's own version moves when it is valued or sealed; the events at the parcel's sites, the
+    capacity rates, footprint profiles and incidents are what the other checks read.
     """
     digest = hashlib.sha256()
     tree = ancestors(lot_id)
@@ -53,10 +61,23 @@ def data_version(session: Session, lot_id: uuid.UUID) -> str:
     for h in hashes:
         digest.update(h.encode())
     for model in REGISTRY_TABLES:
-        latest, count = session.execute(
-            select(func.max(col(model.updated_at)), func.count())
-        ).one()
+        latest, count = session.execute(select(func.max(col(model.updated_at)), func.count())).one()
         digest.update(f"|{model.__tablename__}:{latest}:{count}".encode())
+    lot_version = session.scalar(select(col(Lot.version)).where(col(Lot.id) == lot_id))
+    digest.update(f"|lot:{lot_version}".encode())  # valuing or sealing moves it
+    # Production plausibility reads every purchase at the parcel's sites, not only its own.
+    sites = select(col(LotOrigin.site_id)).where(col(LotOrigin.lot_id) == lot_id)
+    for label, stamp, where in (
+        ("site_events", CustodyEvent.created_at, col(CustodyEvent.site_id).in_(sites)),
+        ("capacity_rate", CapacityRate.updated_at, None),
+        ("footprint_profile", FootprintProfile.built_at, None),
+        ("incident", Incident.updated_at, None),
+    ):
+        query = select(func.max(col(stamp)), func.count(col(stamp)))
+        if where is not None:
+            query = query.where(where)
+        latest, count = session.execute(query).one()
+        digest.update(f"|{label}:{latest}:{count}".encode())
     return digest.hexdigest()
 
 

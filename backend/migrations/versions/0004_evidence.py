@@ -35,9 +35,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("digest"),
     )
     op.create_index("ix_evidence_report_verdict", "evidence_report", ["verdict"])
-    op.create_index(
-        "ix_evidence_report_lot_computed", "evidence_report", ["lot_id", "computed_at"]
-    )
+    op.create_index("ix_evidence_report_lot_computed", "evidence_report", ["lot_id", "computed_at"])
     op.create_table(
         "evidence_override",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -51,8 +49,43 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_evidence_override_report_id", "evidence_override", ["report_id"])
+    op.create_table(
+        "capacity_rate",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", backend.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", backend.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("region_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("carats_per_digger_day", backend.types.ExactDecimal(10, 4), nullable=False),
+        sa.Column("working_days_per_year", sa.Integer(), nullable=False),
+        sa.Column("note", sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
+        sa.ForeignKeyConstraint(["region_code"], ["jurisdiction.code"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("region_code"),
+    )
+    op.create_index("ix_capacity_rate_updated_at", "capacity_rate", ["updated_at"])
+    op.create_table(
+        "footprint_profile",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("region_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("built_at", backend.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("built_by", sa.Uuid(), nullable=True),
+        sa.Column("lots", sa.Integer(), nullable=False),
+        sa.Column("stones", sa.Integer(), nullable=False),
+        sa.Column("carats", backend.types.ExactDecimal(16, 3), nullable=False),
+        sa.Column("usd_value", backend.types.ExactDecimal(18, 2), nullable=False),
+        sa.Column("size_classes", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(["region_code"], ["jurisdiction.code"]),
+        sa.ForeignKeyConstraint(["built_by"], ["app_user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_footprint_profile_region_built", "footprint_profile", ["region_code", "built_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("footprint_profile")
+    op.drop_table("capacity_rate")
     op.drop_table("evidence_override")
     op.drop_table("evidence_report")

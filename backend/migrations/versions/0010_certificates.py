@@ -1,7 +1,7 @@
 """KP certificates and their per-country, per-year number counter
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import backend.types
 
 revision = "0010"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
