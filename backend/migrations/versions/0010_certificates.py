@@ -1,7 +1,7 @@
 """KP certificates and their per-country, per-year number counter
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0005
 """
 
 from __future__ import annotations
