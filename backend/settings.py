@@ -94,13 +94,6 @@ class Settings:
     map_tile_url: str | None = None
     map_tile_attribution: str = ""
 
-    # KP certificates: PEM Ed25519 key files, the first signs (see docs/certificates.md).
-    certificate_key_files: tuple[str, ...] = ()
-    certificate_issuing_authority: str = "National Kimberley Process Authority"
-    certificate_validity_days: int = 60
-    # A certificate with no import confirmation (return slip) after this many days is listed.
-    certificate_confirmation_days: int = 30
-
     def __post_init__(self) -> None:
         # A wrong zone name must stop the server at start, not fail a report later.
         try:
