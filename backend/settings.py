@@ -72,8 +72,15 @@ class Settings:
             values["secret_key"] = env["SECRET_KEY"]
         if env.get("SECRET_KEY_FILE"):
             values["secret_key_file"] = env["SECRET_KEY_FILE"]
-        if env.get("PASSWORD_HASH_CONCURRENCY"):
-            values["password_hash_concurrency"] = int(env["PASSWORD_HASH_CONCURRENCY"])
+        for name in (
+            "password_hash_concurrency",
+            "login_account_free",
+            "login_address_free",
+            "quarantine_max_ops",
+            "quarantine_max_bytes",
+        ):
+            if env.get(name.upper()):
+                values[name] = int(env[name.upper()])
         if env.get("SPATIALITE_LIBRARY_PATH"):
             values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
         return cls(**values)  # type: ignore[arg-type]
