@@ -121,12 +121,18 @@ class Settings:
             values["secret_key"] = env["SECRET_KEY"]
         if env.get("SECRET_KEY_FILE"):
             values["secret_key_file"] = env["SECRET_KEY_FILE"]
-        if env.get("PASSWORD_HASH_CONCURRENCY"):
-            values["password_hash_concurrency"] = int(env["PASSWORD_HASH_CONCURRENCY"])
+        for name in (
+            "password_hash_concurrency",
+            "login_account_free",
+            "login_address_free",
+            "quarantine_max_ops",
+            "quarantine_max_bytes",
+            "max_large_bodies",
+        ):
+            if env.get(name.upper()):
+                values[name] = int(env[name.upper()])
         if env.get("WEB_WORKERS"):
             values["workers"] = int(env["WEB_WORKERS"])
-        if env.get("MAX_LARGE_BODIES"):
-            values["max_large_bodies"] = int(env["MAX_LARGE_BODIES"])
         if env.get("SPATIALITE_LIBRARY_PATH"):
             values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
         if env.get("CERTIFICATE_KEY_FILES"):
