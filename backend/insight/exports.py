@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from shapely import to_wkb
+from shapely.geometry import shape
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.api.jsonio import dumps, jsonable
@@ -88,8 +89,6 @@ def collection_rows(
 
 
 def _wkt(geometry: dict[str, Any]) -> str:
-    from shapely.geometry import shape
-
     return str(shape(geometry).wkt)
 
 
