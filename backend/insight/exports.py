@@ -16,6 +16,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+# pyogrio's wheel carries its own GDAL and SQLite: it must load before SpatiaLite does (at import,
+# not on the first export), or the server process crashes when the two meet on SQLite.
+import numpy as np
+import pyogrio.raw
 from shapely import to_wkb
 from shapely.geometry import shape
 from sqlalchemy.orm import Session, sessionmaker
@@ -95,9 +99,6 @@ def _wkt(geometry: dict[str, Any]) -> str:
 def _write_layer(
     path: str, layer: str, batches: Iterator[list[tuple[dict[str, Any], Any]]], geometry_type: str
 ) -> int:
-    import numpy as np  # GDAL's bindings load on the first GeoPackage, not at server start
-    import pyogrio.raw
-
     written = 0
     for batch in batches:
         props = [_flat(f) for f, _ in batch]
@@ -155,9 +156,6 @@ def write_geopackage(
             "MultiPolygon",
         )
     if statistics:
-        import numpy as np
-        import pyogrio.raw
-
         names = list(statistics[0])
         fields = [
             np.array([_cell(jsonable(r[n])) for r in statistics], dtype=object) for n in names
