@@ -12,7 +12,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, cast, delete, func, insert, literal, select
+from sqlalchemy import Integer, String, and_, cast, delete, func, insert, literal, null, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -66,7 +66,7 @@ def _purchase_select(session: Session, dim: Dimension) -> Any:
     if dim is Dimension.site:
         keys: list[Any] = [col(ev.site_id), col(Site.district_code), col(Site.licence_id)]
     else:
-        keys = [col(ev.organisation_id), col(ev.district_code), literal(None)]
+        keys = [col(ev.organisation_id), col(ev.district_code), null()]
     sub = base.add_columns(
         literal(dim.value).label("dim"),
         keys[0].label("key_id"),
@@ -142,6 +142,23 @@ def rebuild(session: Session) -> int:
         _production_select(session),
     ):
         session.execute(insert(table).from_select(list(COLUMNS), stmt))
+    # District rows: a few hundred, so district figures and KP production never scan site rows.
+    S = InsightStat
+    by_district = (
+        select(
+            literal(Dimension.district.value),
+            null(),
+            col(S.district_code),
+            null(),
+            col(S.month),
+            *[func.sum(getattr(S, m)) for m in MEASURES],
+            col(S.quarter),
+            col(S.half),
+        )
+        .where(col(S.dim) == Dimension.site)
+        .group_by(col(S.district_code), col(S.month), col(S.quarter), col(S.half))
+    )
+    session.execute(insert(table).from_select(list(COLUMNS), by_district))
     return int(session.scalar(select(func.count()).select_from(table)) or 0)
 
 

@@ -121,7 +121,7 @@ def snapshot(
                 func.sum(col(S.purchases)),
                 func.sum(col(S.purchases_inside_licensed)),
             )
-            .where(col(S.dim) == Dimension.site)
+            .where(col(S.dim) == Dimension.district)
             .group_by(col(S.district_code))
         )
     }
@@ -165,7 +165,7 @@ def trends(
                 func.sum(col(S.purchases)),
                 func.sum(col(S.purchases_inside_licensed)),
             )
-            .where(col(S.dim) == Dimension.site, col(S.quarter).in_(quarters))
+            .where(col(S.dim) == Dimension.district, col(S.quarter).in_(quarters))
             .group_by(col(S.district_code), col(S.quarter))
         )
     }

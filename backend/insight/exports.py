@@ -16,9 +16,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
+# pyogrio's wheel carries its own GDAL and SQLite: it must load before SpatiaLite does (at import,
+# not on the first export), or the server process crashes when the two meet on SQLite.
 import numpy as np
 import pyogrio.raw
 from shapely import to_wkb
+from shapely.geometry import shape
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.api.jsonio import dumps, jsonable
@@ -90,8 +93,6 @@ def collection_rows(
 
 
 def _wkt(geometry: dict[str, Any]) -> str:
-    from shapely.geometry import shape
-
     return str(shape(geometry).wkt)
 
 

@@ -21,6 +21,7 @@ USD = ExactDecimal(16, 2)
 class Dimension(StrEnum):
     site = "site"  # key_id is a site; licence_id its licence at refresh time
     buyer = "buyer"  # key_id is the buying organisation; district_code the purchase's
+    district = "district"  # no key_id: the site rows summed per district and month
 
 
 class InsightStat(SQLModel, table=True):
@@ -39,7 +40,7 @@ class InsightStat(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     dim: str = Field(max_length=8)
-    key_id: uuid.UUID
+    key_id: uuid.UUID | None = None
     district_code: str | None = Field(default=None, max_length=16)
     licence_id: uuid.UUID | None = Field(default=None)
     month: str = Field(max_length=7)  # 2026-03

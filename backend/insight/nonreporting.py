@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from backend.auth.principal import Principal
+from backend.clock import as_utc
 from backend.custody.models import CustodyEvent, EventKind, StockTake
-from backend.insight.periods import Period, key_of, keys_between, period_sql
+from backend.insight.periods import Period, bounds, key_of, period_sql
 from backend.registry.models import Licence, LicenceKind, LicenceStatus, Organisation, Site
 
 TRADE_KINDS = (LicenceKind.buyer, LicenceKind.exporter)
@@ -69,10 +70,7 @@ def traders(session: Session, *, now: datetime, days: int) -> list[dict[str, Any
     out = []
     for number, kind, org_id, name, district, ev_at, take_at in rows:
         last = max((t for t in (ev_at, take_at) if t is not None), default=None)
-        if last is not None and last.tzinfo is None:
-            from backend.clock import as_utc
-
-            last = as_utc(last)
+        last = None if last is None else as_utc(last)
         if last is None or last < cutoff:
             out.append(
                 {
@@ -112,8 +110,6 @@ def mining_licences(
         stmt = stmt.where(col(Licence.district_code).in_(districts) if districts else false())
     cutoff = now - timedelta(days=days)
     out = []
-    from backend.clock import as_utc
-
     for lic_id, number, district, at in session.execute(stmt):
         last = None if at is None else as_utc(at)
         if last is None or last < cutoff:
@@ -148,7 +144,7 @@ def habitual(
         for org, p in session.execute(
             select(col(CustodyEvent.organisation_id), pkey)
             .where(col(CustodyEvent.organisation_id).isnot(None))
-            .where(col(CustodyEvent.occurred_at) >= _start(keys[0]))
+            .where(col(CustodyEvent.occurred_at) >= bounds(keys[0])[0])
             .group_by(col(CustodyEvent.organisation_id), pkey)
         )
     }
@@ -173,12 +169,3 @@ def habitual(
                 }
             )
     return out
-
-
-def _start(key: str) -> datetime:
-    from backend.insight.periods import bounds
-
-    return bounds(key)[0]
-
-
-__all__ = ["habitual", "keys_between", "mining_licences", "or_", "traders"]

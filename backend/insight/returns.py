@@ -47,7 +47,7 @@ def production(session: Session, year: int, country: str | None) -> list[dict[st
             func.sum(col(S.purchased_usd)),
             func.sum(col(S.purchases)),
         )
-        .where(col(S.dim) == Dimension.site, col(S.half).in_([f"{year}-H1", f"{year}-H2"]))
+        .where(col(S.dim) == Dimension.district, col(S.half).in_([f"{year}-H1", f"{year}-H2"]))
         .group_by(col(S.half))
     ).all()
     found = {r[0]: r for r in rows}

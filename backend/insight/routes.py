@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -372,6 +371,3 @@ def export(ctx: Context) -> Response:
         media_type="text/csv",
         headers=disposition,
     )
-
-
-__all__ = ["router", "uuid"]

@@ -80,7 +80,7 @@ def statement(principal: Principal, q: Query) -> Select[Any]:
         By.licence: col(S.licence_id),
         By.buyer: col(S.key_id),
     }[q.by]
-    dim = Dimension.buyer if q.by is By.buyer else Dimension.site
+    dim = {By.district: Dimension.district, By.buyer: Dimension.buyer}.get(q.by, Dimension.site)
     stmt = (
         select(
             key.label("key"),

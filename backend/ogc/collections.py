@@ -286,7 +286,7 @@ def _as_uuid(raw: str) -> Any:
 def _district_production(s: Session, p: Principal, bbox: BBox | None, t: Interval) -> Select[Any]:
     agg = (
         select(col(S.district_code).label("district"), col(S.quarter).label("quarter"), *_sums())
-        .where(col(S.dim) == Dimension.site, *_aggregate_time(t))
+        .where(col(S.dim) == Dimension.district, *_aggregate_time(t))
         .where(*_district_scope(p, col(S.district_code)))
         .group_by(col(S.district_code), col(S.quarter))
         .subquery("agg")

@@ -26,7 +26,7 @@ def upgrade() -> None:
         "insight_stat",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("dim", text(length=8), nullable=False),
-        sa.Column("key_id", sa.Uuid(), nullable=False),
+        sa.Column("key_id", sa.Uuid(), nullable=True),
         sa.Column("district_code", text(length=16), nullable=True),
         sa.Column("licence_id", sa.Uuid(), nullable=True),
         sa.Column("month", text(length=7), nullable=False),
