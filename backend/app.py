@@ -24,7 +24,7 @@ from backend.audit.routes import router as audit_router
 from backend.auth.routes import authenticate
 from backend.auth.routes import router as auth_router
 from backend.custody.routes import router as custody_router
-from backend.db import make_engine, session_factory
+from backend.db import make_engine, reader_factory, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
 from backend.registry.routes import router as registry_router
 from backend.settings import Settings
@@ -112,5 +112,6 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.read_sessions = reader_factory(engine)
     app.state.sync_engine = engine_for(settings)
     return app

@@ -162,10 +162,12 @@ Authenticator = Callable[[Session, Request], Principal]
 
 def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
     has_body = endpoint.method in ("POST", "PUT", "PATCH")
+    # Reads never take SQLite's write lock (backend.db.reader_factory).
+    sessions = "read_sessions" if endpoint.method in ("GET", "HEAD") else "sessions"
 
     def run(request: Request, body: Any) -> Response:
         settings: Settings = request.app.state.settings
-        factory: sessionmaker[Session] = request.app.state.sessions
+        factory: sessionmaker[Session] = getattr(request.app.state, sessions)
         session = factory()
         try:
             principal = authenticate(session, request) if endpoint.auth else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from backend.auth.models import Role
 
@@ -17,6 +18,8 @@ class Principal:
     organisation_id: uuid.UUID | None = None
     device_id: str | None = None
     token_id: uuid.UUID | None = None
+    # For a change made offline: when the device made it, on the device's clock (audited).
+    op_time: datetime | None = None
 
     @property
     def is_district_scoped(self) -> bool:
