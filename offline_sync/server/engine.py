@@ -516,6 +516,8 @@ class Engine:
             )
             .order_by(col(SyncOp.received_at), col(SyncOp.seq))
         ).all()
+        if not parked:
+            return
         # The op that released them stands whatever their fate; each of them runs in a savepoint.
         ctx.session.commit()
         for row in parked:
