@@ -83,6 +83,22 @@ def rejected(err: AppError) -> OpRejected:
     return OpRejected(err.code, err.detail, errors)
 
 
+def on_server_clock(ctx: ApplyContext, fields: dict[str, Any], key: str) -> datetime | None:
+    """Move the time `fields[key]` onto the server's clock when the device's clock drifts (the
+    push measured the offset); the device's own reading is returned, to be kept beside it."""
+    value = fields.get(key)
+    if not ctx.clock.drift or not isinstance(value, str):
+        return None
+    try:
+        read = datetime.fromisoformat(value)
+    except ValueError:
+        return None  # the record's own checks name the field
+    if read.tzinfo is None:
+        return None
+    fields[key] = ctx.clock.corrected(read).isoformat()
+    return read
+
+
 class Entity:
     """Shared behaviour: versions, audit-based change detection, scope from the feed hook."""
 
@@ -328,19 +344,7 @@ class SiteVisitEntity(GeometricEntity):
 
     @staticmethod
     def on_server_clock(ctx: ApplyContext, fields: dict[str, Any]) -> datetime | None:
-        """Move `visited_at` onto the server's clock when the device's clock drifts; the
-        device's own reading is returned, to be kept beside it."""
-        value = fields.get("visited_at")
-        if not ctx.clock.drift or not isinstance(value, str):
-            return None
-        try:
-            read = datetime.fromisoformat(value)
-        except ValueError:
-            return None  # the visit's own checks name the field
-        if read.tzinfo is None:
-            return None
-        fields["visited_at"] = ctx.clock.corrected(read).isoformat()
-        return read
+        return on_server_clock(ctx, fields, "visited_at")
 
     def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
         fields = dict(fields)
@@ -410,6 +414,10 @@ class CustodyEventEntity(Entity):
     name, model, writable = "custody_event", CustodyEvent, True
 
     def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
+        fields = dict(fields)
+        read = on_server_clock(ctx, fields, "occurred_at")
+        if read is not None and fields.get("device_time") is None:
+            fields["device_time"] = read.isoformat()  # the device's own reading, kept
         try:
             body = parse_event(CustodyEventIn, {**fields, "id": str(record_id)})
         except AppError as err:
