@@ -27,7 +27,7 @@ from backend.auth.routes import router as auth_router
 from backend.certificates.keys import load_keyring
 from backend.certificates.routes import router as certificates_router
 from backend.custody.routes import router as custody_router
-from backend.db import make_engine, session_factory
+from backend.db import make_engine, reader_factory, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
 from backend.evidence.routes import router as evidence_router
 from backend.incidents.routes import router as incidents_router
@@ -162,6 +162,7 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
     app.state.web = make_web(settings)
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.read_sessions = reader_factory(engine)
     app.state.sync_engine = engine_for(settings)
     app.state.keyring = keyring
     return app

@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.settings import Settings
 
+# Execution option of a connection whose transactions only read (see `reader_factory`).
+READ_ONLY = "alluvial_read_only"
+
 
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     """An engine for the URL: psycopg 3 for PostgreSQL, sqlean + SpatiaLite for SQLite."""
@@ -42,7 +45,12 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writer takes the write lock up front (a deferred one could fail to upgrade its
+            # read to a write under WAL); a reader never takes it, so it never stalls writers.
+            if conn.get_execution_options().get(READ_ONLY, False):
+                conn.exec_driver_sql("BEGIN DEFERRED")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if url.get_backend_name() == "postgresql":
@@ -63,6 +71,12 @@ def init_spatial_metadata(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+def reader_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for requests that only read: on SQLite their transactions are deferred, so
+    they never take the write lock; on PostgreSQL they are ordinary sessions."""
+    return session_factory(engine.execution_options(**{READ_ONLY: True}))
 
 
 @contextmanager

@@ -113,6 +113,11 @@ class OpResult(BaseModel):
     first_status: OpStatus | None = Field(
         default=None, description="for a duplicate: the status the op got the first time"
     )
+    retryable: bool = Field(
+        default=False,
+        description="not a final answer: a concurrent change won a race (code `raced`); the "
+        "server kept nothing of the op, so send the same op again",
+    )
 
 
 class PushResponse(BaseModel):
@@ -201,6 +206,11 @@ class ConflictResolution(Strict):
     )
     values: dict[str, Any] = Field(default_factory=dict)
     note: Annotated[str, Field(max_length=2000)] | None = None
+    version: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="the record version the supervisor decided on; if the record has moved "
+        "on since, the answer is 409 with the current version and nothing changes",
+    )
 
 
 class AttachmentStatus(BaseModel):

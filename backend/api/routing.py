@@ -200,6 +200,8 @@ Authenticator = Callable[[Session, Request], Principal]
 
 def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
     has_body = endpoint.method in ("POST", "PUT", "PATCH")
+    # Reads never take SQLite's write lock (backend.db.reader_factory).
+    sessions = "read_sessions" if endpoint.method in ("GET", "HEAD") else "sessions"
 
     def who(request: Request) -> Principal:
         """Authentication alone, in its own session: done before a body is read."""
@@ -209,7 +211,7 @@ def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
 
     def run(request: Request, body: Any, principal: Principal | None) -> Response:
         settings: Settings = request.app.state.settings
-        factory: sessionmaker[Session] = request.app.state.sessions
+        factory: sessionmaker[Session] = getattr(request.app.state, sessions)
         session = factory()
         try:
             if endpoint.auth and principal is None:

@@ -28,3 +28,5 @@ class AuditEntry(SQLModel, table=True):
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     reason: str | None = Field(default=None, max_length=2000)
+    # A change made offline: when the device made it (device clock); `at` is when it was applied.
+    device_time: datetime | None = Field(default=None, sa_type=UTCDateTime)

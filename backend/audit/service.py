@@ -38,6 +38,7 @@ def record(
         before=None if before is None else jsonable(before),
         after=None if after is None else jsonable(after),
         reason=reason,
+        device_time=principal.op_time if principal else None,
     )
     session.add(entry)
     return entry
@@ -70,6 +71,7 @@ def record_many(
                 "before": None if before is None else jsonable(before),
                 "after": None if after is None else jsonable(after),
                 "reason": None,
+                "device_time": principal.op_time if principal else None,
             }
             for entity_id, before, after in entries
         ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from backend.auth.models import Role
 
@@ -19,6 +20,8 @@ class Principal:
     token_id: uuid.UUID | None = None
     # True for a device's own credential (from enrolment), which is good for /sync/v1 only.
     device_credential: bool = False
+    # For a change made offline: when the device made it, on the device's clock (audited).
+    op_time: datetime | None = None
 
     @property
     def is_district_scoped(self) -> bool:

@@ -86,22 +86,43 @@ def principal_of(
     device_credential: bool = False,
 ) -> Principal:
     """The principal of a user as their scope now stands (districts granted and not revoked)."""
-    districts = frozenset(
-        session.scalars(
-            select(col(UserDistrict.district_code)).where(
-                col(UserDistrict.user_id) == user.id, col(UserDistrict.revoked_at).is_(None)
-            )
-        )
-    )
     return Principal(
         user_id=user.id,
         username=user.username,
         role=Role(user.role),
-        districts=districts,
+        districts=_districts(session, user.id),
         organisation_id=user.organisation_id,
         device_id=device_id,
         token_id=token_id,
         device_credential=device_credential,
+    )
+
+
+def _districts(session: Session, user_id: uuid.UUID) -> frozenset[str]:
+    return frozenset(
+        session.scalars(
+            select(col(UserDistrict.district_code)).where(
+                col(UserDistrict.user_id) == user_id, col(UserDistrict.revoked_at).is_(None)
+            )
+        )
+    )
+
+
+def principal_of_user(
+    *, session: Session, user_id: uuid.UUID, device_id: str | None
+) -> Principal | None:
+    """The principal a user acts as now, without a token (an op they made offline earlier,
+    applied later); None if the account is disabled or gone."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        return None
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        districts=_districts(session, user.id),
+        organisation_id=user.organisation_id,
+        device_id=device_id,
     )
 
 

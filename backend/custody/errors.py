@@ -3,7 +3,9 @@
 ValidationFailed (422)
  └── LicenceInvalid        422  licence-invalid   (buyer/exporter licence not valid that day)
 LotUnavailable             409  lot-unavailable   (consumed, in transit, sealed, or taken
-                                                   by a concurrent event)
+ │                                                 by a concurrent event)
+ └── LotTaken              409  lot-unavailable   (a concurrent event took it first: a race,
+                                                   worth trying again after reading it anew)
 ChainMoved                 409  chain-moved       (another event extended the chain first)
 """
 
@@ -18,6 +20,10 @@ class LicenceInvalid(ValidationFailed):
 
 class LotUnavailable(AppError):
     status, code, title = 409, "lot-unavailable", "The lot cannot be used"
+
+
+class LotTaken(LotUnavailable):
+    """Raised by a race, not by what the event says: the same event may be sent again."""
 
 
 class ChainMoved(AppError):

@@ -28,7 +28,7 @@ from backend.controls.licences import best_licence, licence_problem, local_date
 from backend.controls.points import point_distance_m, point_problem
 from backend.custody import queries
 from backend.custody.chain import compute_hash
-from backend.custody.errors import ChainMoved, LicenceInvalid, LotUnavailable
+from backend.custody.errors import ChainMoved, LicenceInvalid, LotTaken, LotUnavailable
 from backend.custody.models import (
     CustodyEvent,
     EventInput,
@@ -634,14 +634,14 @@ def _conflict(err: IntegrityError) -> Exception:
             "another event was added to this custody chain at the same moment; send it again"
         )
     if "consumed_once" in text or "event_input" in text:
-        return LotUnavailable("an input lot was used by another event meanwhile")
+        return LotTaken("an input lot was used by another event meanwhile")
     if "receipt" in text:
         return Duplicate(
             "this receipt number is already recorded",
             errors=[FieldError("/receipt_number", "this receipt number is taken")],
         )
     if "accepts_event_id" in text:
-        return LotUnavailable("the transfer was accepted by another event meanwhile")
+        return LotTaken("the transfer was accepted by another event meanwhile")
     return Duplicate(f"the event conflicts with an existing record: {err.orig}")
 
 
@@ -696,7 +696,7 @@ def record_event(
         if won and new_status is not None and draft.lot_values:
             won = queries.set_lot_fields(session, lot.id, lot.version + 1, **draft.lot_values)
         if not won:
-            raise LotUnavailable(
+            raise LotTaken(
                 f"lot {lot.tag} ({lot.id}) was changed by another event meanwhile; read it again",
                 errors=[FieldError(pointer, "taken by a concurrent event")],
             )

@@ -164,5 +164,8 @@ class SiteVisit(Record, table=True):
     notes: str | None = Field(default=None, max_length=4000)
     officer_id: uuid.UUID | None = Field(default=None, foreign_key="app_user.id")
     distance_to_site_m: Decimal | None = Field(default=None, sa_type=ExactDecimal(12, 1))
+    # Set when the recording device's clock drifted: its own reading of the visit time, while
+    # `visited_at` holds that reading moved onto the server's clock (the push measured the offset).
+    device_visited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # A tombstone: set when a device deletes the record; rows are never removed.
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from shapely.geometry.base import BaseGeometry
@@ -616,9 +616,15 @@ def create_visit(
     settings: Settings,
     geometry: BaseGeometry,
     props: SiteVisitCreate,
+    device_visited_at: datetime | None = None,
 ) -> SiteVisit:
     row = prepare_visit(
-        session=session, principal=principal, settings=settings, geometry=geometry, props=props
+        session=session,
+        principal=principal,
+        settings=settings,
+        geometry=geometry,
+        props=props,
+        device_visited_at=device_visited_at,
     )
     return _insert(session, principal, "site_visit", row, props.id, "the site visit")
 
@@ -630,8 +636,12 @@ def prepare_visit(
     settings: Settings,
     geometry: BaseGeometry,
     props: SiteVisitCreate,
+    device_visited_at: datetime | None = None,
 ) -> SiteVisit:
-    """Every check of a new site visit, and the row it would be (not yet in the session)."""
+    """Every check of a new site visit, and the row it would be (not yet in the session).
+
+    `device_visited_at`: the time as a drifting device clock read it, when `visited_at` was
+    moved onto the server's clock; kept beside it."""
     require(principal, "site_visit", Action.write)
     site = _site_in_scope(session, principal, props.site_id)
     if site is None:
@@ -652,6 +662,7 @@ def prepare_visit(
         notes=props.notes,
         officer_id=principal.user_id,
         distance_to_site_m=_metres(measure.distance_m(geometry, site_shape)),
+        device_visited_at=device_visited_at,
     )
     if props.id is not None:
         row.id = props.id
@@ -709,6 +720,7 @@ def update_visit(
     visit_id: uuid.UUID,
     geometry: BaseGeometry | None,
     props: SiteVisitUpdate,
+    device_visited_at: datetime | None = None,
 ) -> SiteVisit:
     require(principal, "site_visit", Action.write)
     row = queries.one(session, queries.visits(principal, queries.Filters()), SiteVisit, visit_id)
@@ -720,6 +732,8 @@ def update_visit(
     if changes.get("visited_at") is not None and changes["visited_at"] > utcnow():
         raise field_error(P + "visited_at", "a visit cannot be in the future")
     apply_changes(row, changes, prefix=P)
+    if "visited_at" in changes:
+        row.device_visited_at = device_visited_at
     if geometry is not None:
         site = session.get(Site, row.site_id)
         assert site is not None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, ClassVar, cast
 
 from sqlalchemy import select
@@ -18,7 +20,9 @@ from backend.api.inputs import parse_model
 from backend.audit.models import AuditEntry
 from backend.auth.permissions import PURCHASE_MINER_VIEW
 from backend.auth.principal import Principal
+from backend.auth.tokens import principal_of_user
 from backend.custody import service as custody
+from backend.custody.errors import ChainMoved, LotTaken
 from backend.custody.models import CustodyEvent, Lot
 from backend.custody.schemas import CustodyEventIn, parse_event
 from backend.errors import AppError, FieldError, StaleVersion, from_geo_error
@@ -69,6 +73,10 @@ NOT_FIELDS = frozenset(
 )
 
 
+# Refusals a race causes, not the op's content: the engine answers them retryable.
+RACES = (StaleVersion, ChainMoved, LotTaken)
+
+
 def _op_pointer(pointer: str) -> str:
     """A REST pointer (/properties/x, /geometry, /x) as a pointer into the op (/fields/x)."""
     for prefix in ("/properties/", "/fields/"):
@@ -80,6 +88,22 @@ def _op_pointer(pointer: str) -> str:
 def rejected(err: AppError) -> OpRejected:
     errors = [FieldError(_op_pointer(e.pointer), e.detail).as_dict() for e in err.errors]
     return OpRejected(err.code, err.detail, errors)
+
+
+def on_server_clock(ctx: ApplyContext, fields: dict[str, Any], key: str) -> datetime | None:
+    """Move the time `fields[key]` onto the server's clock when the device's clock drifts (the
+    push measured the offset); the device's own reading is returned, to be kept beside it."""
+    value = fields.get(key)
+    if not ctx.clock.drift or not isinstance(value, str):
+        return None
+    try:
+        read = datetime.fromisoformat(value)
+    except ValueError:
+        return None  # the record's own checks name the field
+    if read.tzinfo is None:
+        return None
+    fields[key] = ctx.clock.corrected(read).isoformat()
+    return read
 
 
 class Entity:
@@ -201,7 +225,7 @@ class Entity:
         """Run a registry use case; its refusals become the op's rejection, in the REST form."""
         try:
             return int(call().version)
-        except StaleVersion as err:
+        except RACES as err:
             raise StaleBase(err.detail) from err
         except AppError as err:
             raise rejected(err) from err
@@ -317,7 +341,55 @@ class SiteVisitEntity(GeometricEntity):
     create_props, update_props = SiteVisitCreate, SiteVisitUpdate
     create_case, update_case, id_kwarg = service.create_visit, service.update_visit, "visit_id"
 
+    @staticmethod
+    def parents(fields: dict[str, Any]) -> dict[str, tuple[str, uuid.UUID]]:
+        """The site a new visit names: a visit to a site made offline waits for the site."""
+        try:
+            return {"site_id": ("site", uuid.UUID(str(fields.get("site_id"))))}
+        except ValueError:
+            return {}  # the visit's own checks name the field
+
+    @staticmethod
+    def on_server_clock(ctx: ApplyContext, fields: dict[str, Any]) -> datetime | None:
+        return on_server_clock(ctx, fields, "visited_at")
+
+    def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
+        fields = dict(fields)
+        device_read = self.on_server_clock(ctx, fields)
+        geometry = self.geometry(fields, required=True)
+        props = self.parse(SiteVisitCreate, {**fields, "id": str(record_id)})
+        return self.run(
+            lambda: service.create_visit(
+                session=ctx.session,
+                principal=ctx.actor,
+                settings=self.settings,
+                geometry=geometry,
+                props=props,
+                device_visited_at=device_read,
+            )
+        )
+
+    def update(
+        self, ctx: ApplyContext, record_id: uuid.UUID, version: int, fields: dict[str, Any]
+    ) -> int:
+        fields = dict(fields)
+        device_read = self.on_server_clock(ctx, fields)
+        geometry = self.geometry(fields, required=False)
+        props = self.parse(SiteVisitUpdate, {**fields, "version": version})
+        return self.run(
+            lambda: service.update_visit(
+                session=ctx.session,
+                principal=ctx.actor,
+                settings=self.settings,
+                geometry=geometry,
+                props=props,
+                visit_id=record_id,
+                device_visited_at=device_read,
+            )
+        )
+
     def prepare(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> Any:
+        device_read = self.on_server_clock(ctx, fields)
         geometry = self.geometry(fields, required=True)
         props = self.parse(SiteVisitCreate, {**fields, "id": str(record_id)})
         return service.prepare_visit(
@@ -326,6 +398,7 @@ class SiteVisitEntity(GeometricEntity):
             settings=self.settings,
             geometry=geometry,
             props=props,
+            device_visited_at=device_read,
         )
 
     def create_many(
@@ -348,6 +421,10 @@ class CustodyEventEntity(Entity):
     name, model, writable = "custody_event", CustodyEvent, True
 
     def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
+        fields = dict(fields)
+        read = on_server_clock(ctx, fields, "occurred_at")
+        if read is not None and fields.get("device_time") is None:
+            fields["device_time"] = read.isoformat()  # the device's own reading, kept
         try:
             body = parse_event(CustodyEventIn, {**fields, "id": str(record_id)})
         except AppError as err:
@@ -427,9 +504,23 @@ class OrganisationEntity(Entity):
     name, model = "organisation", Organisation
 
 
+def author(
+    session: Session, actor: Any, user_id: uuid.UUID, device_id: uuid.UUID, op: Any
+) -> Principal | None:
+    """Who an op is applied as: the pusher for its own push, else (an op parked earlier) the
+    op's own user on its own device; with the time the device made the op, for the audit."""
+    if actor is None:
+        actor = principal_of_user(session=session, user_id=user_id, device_id=str(device_id))
+        if actor is None:
+            return None
+    principal: Principal = replace(actor, op_time=op.device_time)
+    return principal
+
+
 def build_registry(settings: Settings) -> Registry:
     insight_tasks.install()
     registry = Registry(
+        author=author,
         scopes_for=scopes_for,
         attachment_refs=[MINER_PHOTOS, INCIDENT_FILES],
         mirror_scopes=frozenset({TRADE}),

@@ -77,6 +77,10 @@ def record_data(session: Session, row: Any) -> tuple[str, str, dict[str, Any]]:
         data = flat(
             licence_feature(row, names.get(holder) if holder else None, full, utcnow().date())
         )
+        # A feed row is written once and read for months: a status computed today would be
+        # stale tomorrow. Devices get what it depends on (status, valid_from, valid_to) and
+        # derive it on their own date (offline_sync.client.derived.licence_status).
+        data.pop("effective_status", None)
         scope = (
             district(row.district_code)
             if row.kind == LicenceKind.artisanal_mining and row.district_code

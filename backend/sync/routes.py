@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from starlette.responses import Response, StreamingResponse
 
@@ -418,54 +418,51 @@ def pull(ctx: Context) -> Response:
         raise ValidationFailed(str(exc), errors=[FieldError("/query/cursor", str(exc))]) from exc
     registry = sync_engine(ctx).registry
     scopes = registry.scopes_for(ctx.user)
-    factory: sessionmaker[Session] = ctx.request.app.state.sessions
     actor = ctx.user
+    # The page is read here, in the request's session, which is closed before the first byte
+    # leaves: a tablet on a slow link then holds no connection, no transaction and no lock
+    # while it downloads.
+    rows, new_positions, dropped, has_more = feed.read(
+        ctx.session, scopes=scopes, positions=positions, limit=limit, mirrors=registry.mirror_scopes
+    )
+    ctx.session.close()
 
     def stream() -> Iterator[bytes]:
-        with factory() as session:
-            rows, new_positions, dropped, has_more = feed.read(
-                session,
-                scopes=scopes,
-                positions=positions,
-                limit=limit,
-                mirrors=registry.mirror_scopes,
-            )
-            # Changes leave in chunks of ~64 KiB: one write per row would cost a thread hop
-            # and a gzip flush each. Rows are plain columns; their JSON is the stored JSON.
-            buffer = [b'{"changes":[']
-            size = 0
-            separator = b""
-            for row in rows:
-                handler = registry.handlers.get(row.entity)
-                data = row.data
-                if data is not None and handler is not None:
-                    data = handler.present(data, actor)
-                change = {
-                    "entity": row.entity,
-                    "record_id": str(row.record_id),
-                    "kind": row.kind,
-                    "version": row.version,
-                    "scope": row.scope,
-                    "data": data,
-                }
-                encoded = (
-                    separator
-                    + json.dumps(change, separators=(",", ":"), ensure_ascii=False).encode()
-                )
-                separator = b","
-                buffer.append(encoded)
-                size += len(encoded)
-                if size >= 65536:
-                    yield b"".join(buffer)
-                    buffer, size = [], 0
-            yield b"".join(buffer)
-            tail = {
-                "cursor": feed.encode_cursor(new_positions),
-                "has_more": has_more,
-                "dropped_scopes": dropped,
-                "server_time": utcnow(),
+        # Changes leave in chunks of ~64 KiB: one write per row would cost a thread hop
+        # and a gzip flush each. Rows are plain columns; their JSON is the stored JSON.
+        buffer = [b'{"changes":[']
+        size = 0
+        separator = b""
+        for row in rows:
+            handler = registry.handlers.get(row.entity)
+            data = row.data
+            if data is not None and handler is not None:
+                data = handler.present(data, actor)
+            change = {
+                "entity": row.entity,
+                "record_id": str(row.record_id),
+                "kind": row.kind,
+                "version": row.version,
+                "scope": row.scope,
+                "data": data,
             }
-            yield b"]," + dumps(tail)[1:]
+            encoded = (
+                separator + json.dumps(change, separators=(",", ":"), ensure_ascii=False).encode()
+            )
+            separator = b","
+            buffer.append(encoded)
+            size += len(encoded)
+            if size >= 65536:
+                yield b"".join(buffer)
+                buffer, size = [], 0
+        yield b"".join(buffer)
+        tail = {
+            "cursor": feed.encode_cursor(new_positions),
+            "has_more": has_more,
+            "dropped_scopes": dropped,
+            "server_time": utcnow(),
+        }
+        yield b"]," + dumps(tail)[1:]
 
     return StreamingResponse(stream(), media_type="application/json")
 
@@ -514,7 +511,8 @@ def resolve_conflict(ctx: Context) -> Response:
         raise NotFound(f"no conflict {ctx.path['id']}")
     try:
         with batch_session(ctx) as session:
-            conflict = session.get(SyncConflict, conflict.id)
+            # Held to the commit: two supervisors resolving one conflict do so one after the other.
+            conflict = session.get(SyncConflict, conflict.id, with_for_update=True)
             assert conflict is not None
             conflicts.resolve(
                 session,
@@ -526,6 +524,12 @@ def resolve_conflict(ctx: Context) -> Response:
             )
     except conflicts.ConflictClosed as err:
         raise ConflictClosedError(str(err)) from err
+    except conflicts.RecordMoved as err:
+        raise RecordMovedError(
+            f"{err}; read it and decide again (the conflict stays open)",
+            errors=[FieldError("/version", f"the record is at version {err.version}")],
+            extra={"current_version": err.version},
+        ) from err
     except OpRejected as err:
         raise ValidationFailed(
             err.detail,
@@ -846,6 +850,10 @@ def upload_chunk(ctx: Context) -> Response:
 
 class ConflictClosedError(AppError):
     status, code, title = 409, "conflict-closed", "The conflict was resolved already"
+
+
+class RecordMovedError(AppError):
+    status, code, title = 409, "record-moved", "The record changed while the conflict was resolved"
 
 
 class _Conflict(AppError):

@@ -15,6 +15,7 @@ from offline_sync.client.client import (
     Status,
     SyncReport,
 )
+from offline_sync.client.derived import licence_status
 from offline_sync.client.errors import (
     ClientError,
     DeviceRevoked,
@@ -45,5 +46,6 @@ __all__ = [
     "SyncReport",
     "TransportFailed",
     "UnknownRecord",
+    "licence_status",
     "outcome_of",
 ]

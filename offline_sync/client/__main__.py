@@ -20,6 +20,7 @@ from offline_sync.client.client import DeviceClient, PushReport
 from offline_sync.client.errors import ClientError, ServerRefused
 from offline_sync.client.store import PROBLEM_OUTCOMES, OutboxEntry, outcome_of
 from offline_sync.client.transport import RetryPolicy
+from offline_sync.protocol import OpStatus
 
 OK, PROBLEMS, FAILED = 0, 1, 2
 
@@ -67,12 +68,19 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("records", help="the replica as the device shows it").add_argument(
         "entity", nargs="?"
     )
+    fx = sub.add_parser(
+        "correct",
+        help="correct a rejected op and queue it again (its fields, with these over them); "
+        "prints the new op and the ops that waited for it",
+    )
+    fx.add_argument("op_id", help="the rejected op (see `results --problems`)")
+    fx.add_argument("fields", help="JSON object of corrected fields (null drops a field)")
     a = sub.add_parser("attach", help="keep a photo and upload it; prints its sha256")
     a.add_argument("path")
     return p
 
 
-def _entry(e: OutboxEntry) -> dict[str, Any]:
+def _entry(e: OutboxEntry, device: DeviceClient | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "seq": e.op.seq,
         "op_id": str(e.op.op_id),
@@ -84,6 +92,10 @@ def _entry(e: OutboxEntry) -> dict[str, Any]:
     }
     if e.result is not None:
         out["result"] = e.result.model_dump(mode="json", exclude_defaults=True)
+    if device is not None and e.outcome is OpStatus.rejected:
+        # What the rejection holds up, and how to get it moving again.
+        out["waiting"] = [w.op.seq for w in device.waiting_on(e.op.op_id)]
+        out["fix"] = f"correct {e.op.op_id} '<JSON of corrected fields>', then push"
     return out
 
 
@@ -183,13 +195,13 @@ def run(
                     "attachments_waiting": s.attachments_waiting,
                     "unanswered": [_entry(e) for e in s.unanswered],
                     "recent": [_entry(e) for e in s.recent],
-                    "problems": [_entry(e) for e in s.problems],
+                    "problems": [_entry(e, device) for e in s.problems],
                 }
             )
             return PROBLEMS if s.problems else OK
         elif cmd == "results":
             entries = device.problems() if args.problems else device.results(limit=args.last)
-            emit([_entry(e) for e in entries])
+            emit([_entry(e, device) for e in entries])
             shown = [e.result for e in entries if e.result is not None]
             return PROBLEMS if any(outcome_of(r) in PROBLEM_OUTCOMES for r in shown) else OK
         elif cmd == "conflicts":
@@ -209,6 +221,18 @@ def run(
                     }
                     for r in device.records(args.entity)
                 ]
+            )
+        elif cmd == "correct":
+            rejected = uuid.UUID(args.op_id)
+            op = device.correct(rejected, _object(args.fields))
+            emit(
+                {
+                    "corrects": str(rejected),
+                    "op_id": str(op.op_id),
+                    "seq": op.seq,
+                    "fields": op.fields,
+                    "waiting": [_entry(e) for e in device.waiting_on(rejected)],
+                }
             )
         elif cmd == "attach":
             emit(device.upload_attachment(args.path).model_dump(mode="json"))

@@ -15,7 +15,13 @@ from typing import Any
 
 import httpx
 
-from offline_sync.client.errors import NotEnrolled, ProtocolError, ServerRefused, UnknownRecord
+from offline_sync.client.errors import (
+    ClientError,
+    NotEnrolled,
+    ProtocolError,
+    ServerRefused,
+    UnknownRecord,
+)
 from offline_sync.client.store import (
     PROBLEM_OUTCOMES,
     OutboxEntry,
@@ -34,6 +40,7 @@ from offline_sync.protocol import (
     Op,
     OpKind,
     OpResult,
+    OpStatus,
     PullResponse,
     PushRequest,
     PushResponse,
@@ -372,8 +379,59 @@ class DeviceClient:
         return self.store.entries(limit=limit)
 
     def problems(self) -> list[OutboxEntry]:
-        """Ops answered `conflict` or `rejected`: kept in the outbox, never hidden."""
-        return [e for e in self.store.entries(states=["settled"]) if e.outcome in PROBLEM_OUTCOMES]
+        """Ops answered `conflict` or `rejected`: kept in the outbox, never hidden; a rejected
+        op that was corrected and sent again (`correct`) is no longer a problem."""
+        corrected = self.store.corrected()
+        return [
+            e
+            for e in self.store.entries(states=["settled"])
+            if e.outcome in PROBLEM_OUTCOMES and e.op.op_id not in corrected
+        ]
+
+    def waiting_on(self, op_id: uuid.UUID) -> list[OutboxEntry]:
+        """The later ops of the same record that have no final answer: after a rejected create,
+        the server keeps them waiting (`pending`) until a create of that record is applied."""
+        entry = self._entry(op_id)
+        return [
+            e
+            for e in self.store.entries(states=["queued", "sent"])
+            if e.op.entity == entry.op.entity
+            and e.op.record_id == entry.op.record_id
+            and e.op.seq > entry.op.seq
+        ]
+
+    def correct(self, op_id: uuid.UUID, fields: dict[str, Any]) -> Op:
+        """Correct a rejected op and queue it again: its fields with `fields` over them (a
+        field set to None is dropped), under a new op id, for the same record. The rejected op
+        stays in the outbox, marked corrected; the ops that waited for a rejected create are
+        applied by the server once the corrected create is."""
+        entry = self._entry(op_id)
+        if entry.outcome is not OpStatus.rejected:
+            raise ClientError(
+                f"op {op_id} was not rejected (it is {entry.outcome or entry.state}); "
+                "only a rejected op can be corrected"
+            )
+        merged = {**entry.op.fields, **fields}
+        op = self.store.queue(
+            entity=entry.op.entity,
+            record_id=entry.op.record_id,
+            kind=entry.op.kind,
+            base_version=(
+                None
+                if entry.op.kind is OpKind.create
+                else self._base_version(entry.op.entity, entry.op.record_id)
+            ),
+            fields={k: v for k, v in merged.items() if v is not None},
+            device_time=self.clock(),
+            corrects=entry.op.op_id,
+        )
+        return op
+
+    def _entry(self, op_id: uuid.UUID) -> OutboxEntry:
+        entry = self.store.entry(op_id)
+        if entry is None:
+            raise ClientError(f"no op {op_id} in this device's outbox")
+        return entry
 
     def conflicts(self, status: str | None = "open") -> list[ConflictInfo]:
         params: dict[str, str | int] = {} if status is None else {"status": status}

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS attachment (
 """
 
 UNANSWERED = ("queued", "sent")
+CORRECTED = "corrected:"  # meta key prefix: a rejected op id -> the op that corrects it
 PROBLEM_OUTCOMES = frozenset({OpStatus.conflict, OpStatus.rejected})
 
 
@@ -173,8 +174,11 @@ class Store:
         base_version: int | None,
         fields: dict[str, Any],
         device_time: datetime,
+        corrects: uuid.UUID | None = None,
     ) -> Op:
-        """Give the op an id and the next seq, keep it, and show it in the replica: one step."""
+        """Give the op an id and the next seq, keep it, and show it in the replica: one step.
+
+        `corrects`: the rejected op this one corrects (noted in the same step)."""
         with self.transaction() as conn:
             seq = int(_meta(conn, "next_seq") or "1")
             op = Op(
@@ -202,8 +206,21 @@ class Store:
                 ),
             )
             _set_meta(conn, {"next_seq": str(seq + 1)})
+            if corrects is not None:
+                _set_meta(conn, {CORRECTED + str(corrects): str(op.op_id)})
             _refresh(conn, entity, str(record_id))
         return op
+
+    def corrected(self) -> dict[uuid.UUID, uuid.UUID]:
+        """Rejected ops that were corrected and queued again: op id -> the correcting op id."""
+        rows = self.conn.execute(
+            "SELECT key, value FROM meta WHERE key LIKE ?", (CORRECTED + "%",)
+        ).fetchall()
+        return {uuid.UUID(k.removeprefix(CORRECTED)): uuid.UUID(v) for k, v in rows}
+
+    def entry(self, op_id: uuid.UUID) -> OutboxEntry | None:
+        row = self.conn.execute("SELECT * FROM outbox WHERE op_id = ?", (str(op_id),)).fetchone()
+        return None if row is None else _entry(row)
 
     def unanswered(self, limit: int, *, after_seq: int = 0) -> list[Op]:
         """Ops without a final answer, by seq: never sent, sent with the answer lost, or
@@ -239,13 +256,13 @@ class Store:
                 if row is None or row["state"] == "settled":
                     continue
                 outcome = outcome_of(result)
-                final = outcome is not OpStatus.pending
+                final = outcome is not OpStatus.pending and not result.retryable
                 conn.execute(
                     "UPDATE outbox SET state = ?, outcome = ?, result = ?, settled_at = ?"
                     " WHERE op_id = ?",
                     (
                         "settled" if final else "sent",
-                        outcome.value,
+                        None if result.retryable else outcome.value,
                         result.model_dump_json(),
                         now if final else None,
                         str(result.op_id),

@@ -9,13 +9,21 @@ from sqlalchemy.orm import Session
 
 from offline_sync.protocol import ConflictField, ConflictInfo, ConflictResolution
 from offline_sync.server.engine import DELETED
-from offline_sync.server.entities import ApplyContext, OpRejected, Registry
+from offline_sync.server.entities import ApplyContext, OpRejected, Registry, StaleBase
 from offline_sync.server.sqltypes import utcnow
 from offline_sync.server.tables import SyncConflict
 
 
 class ConflictClosed(Exception):
     pass
+
+
+class RecordMoved(Exception):
+    """The record is not at the version the resolution was decided on (compare-and-set)."""
+
+    def __init__(self, version: int | None) -> None:
+        super().__init__(f"the record is now at version {version}")
+        self.version = version
 
 
 def info(c: SyncConflict) -> ConflictInfo:
@@ -74,10 +82,17 @@ def resolve(
         raise OpRejected(
             "record-missing", f"{conflict.entity} {conflict.record_id} no longer exists"
         )
-    if values.pop(DELETED, False):
-        version = handler.delete(ctx, conflict.record_id, version)
-    elif values:
-        version = handler.update(ctx, conflict.record_id, version, values)
+    if resolution.version is not None and resolution.version != version:
+        raise RecordMoved(version)
+    try:
+        if values.pop(DELETED, False):
+            version = handler.delete(ctx, conflict.record_id, version)
+        elif values:
+            version = handler.update(ctx, conflict.record_id, version, values)
+    except StaleBase as err:
+        # Someone wrote the record between our read and our write: nothing of ours stands.
+        session.rollback()
+        raise RecordMoved(handler.version_of(ctx, conflict.record_id)) from err
     conflict.status = "resolved"
     conflict.resolved_at = utcnow()
     conflict.resolved_by = getattr(actor, "user_id", None)

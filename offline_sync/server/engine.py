@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, update
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
@@ -30,9 +31,16 @@ from offline_sync.protocol import (
     PushRequest,
     PushResponse,
 )
-from offline_sync.server.entities import ApplyContext, OpRejected, Registry, StaleBase
+from offline_sync.server.entities import (
+    ApplyContext,
+    ClockReading,
+    OpRejected,
+    Registry,
+    StaleBase,
+)
 from offline_sync.server.sqltypes import utcnow
 from offline_sync.server.tables import SyncConflict, SyncDevice, SyncOp
+from offline_sync.server.values import storable, unstorable
 
 DELETED = "_deleted"
 
@@ -57,11 +65,11 @@ def _ledger_values(
         "device_id": device.id,
         "user_id": device.user_id,
         "seq": op.seq,
-        "entity": op.entity,
+        "entity": storable(op.entity),
         "record_id": op.record_id,
         "kind": op.kind.value,
         "base_version": op.base_version,
-        "fields": op.fields,
+        "fields": storable(op.fields),
         "content_hash": op.content_hash(),
         "device_time": op.device_time,
         "received_at": now,
@@ -98,6 +106,34 @@ def _rejected(
     )
 
 
+def _waiting(op: Op, detail: str) -> OpResult:
+    return OpResult(
+        op_id=op.op_id,
+        seq=op.seq,
+        status=OpStatus.pending,
+        code="waiting-for-create",
+        detail=detail,
+    )
+
+
+def _wrote(row: SyncOp) -> bool:
+    """Whether a ledger row's op wrote the version its answer carries."""
+    if not row.result.get("version"):
+        return False
+    if row.status == OpStatus.conflict.value:
+        return bool(row.result.get("merged"))
+    return row.kind != OpKind.update.value or bool(row.fields)
+
+
+def _reused(op: Op) -> OpResult:
+    return _rejected(
+        op,
+        "op-id-reused",
+        f"op {op.op_id} was received before with different content; the first is kept. "
+        "Send new content under a new op id.",
+    )
+
+
 class Engine:
     def __init__(self, registry: Registry, settings: EngineSettings | None = None) -> None:
         self.registry = registry
@@ -111,8 +147,10 @@ class Engine:
         now = utcnow()
         offset_ms = int((now - request.sent_at).total_seconds() * 1000)
         drift = abs(offset_ms) > self.settings.clock_drift_threshold.total_seconds() * 1000
-        ctx = ApplyContext(session=session, actor=actor, device_id=device.id)
-        results: dict[uuid.UUID, OpResult] = {}
+        clock = ClockReading(offset=timedelta(milliseconds=offset_ms), drift=drift)
+        ctx = ApplyContext(session=session, actor=actor, device_id=device.id, clock=clock)
+        # Answers by position: one op id sent twice in a batch gets two answers.
+        results: dict[int, OpResult] = {}
         ops = sorted(request.ops, key=lambda o: o.seq)
         # One query for the ledger rows of the whole batch: replays are then answered from memory.
         seen = {
@@ -123,18 +161,22 @@ class Engine:
         }
         # Creates that depend on nothing else in the batch are checked one by one and written
         # together, per entity; every other op then runs alone, in sequence order.
-        done: set[int] = set()
+        first_in_batch: dict[uuid.UUID, Op] = {}
         for run in self._independent_creates(ops, seen).values():
             if len(run) > 1:
-                results.update(self._bulk_create(ctx, device, run, offset_ms, now))
-                done.update(id(op) for op in run)
+                answered = self._bulk_create(ctx, device, run, offset_ms, now)
+                for op in run:
+                    results[id(op)] = answered[op.op_id]
+                    first_in_batch[op.op_id] = op
         for op in ops:
-            if id(op) in done:
+            if id(op) in results:
                 continue
-            if op.op_id in results:
-                results[op.op_id] = self._duplicate_in_batch(op, results[op.op_id])
+            first = first_in_batch.get(op.op_id)
+            if first is not None:
+                results[id(op)] = self._again_in_batch(op, first, results[id(first)])
                 continue
-            results[op.op_id] = self._one(ctx, device, op, offset_ms, now)
+            first_in_batch[op.op_id] = op
+            results[id(op)] = self._one(ctx, device, op, offset_ms, now)
         device.last_seen_at = now
         device.last_seq = max([device.last_seq, *(o.seq for o in request.ops)])
         device.clock_offset_ms = offset_ms
@@ -142,7 +184,7 @@ class Engine:
         session.add(device)
         self._escalate_overdue(session, now)
         return PushResponse(
-            results=[results[o.op_id] for o in request.ops],
+            results=[results[id(o)] for o in request.ops],
             server_time=now,
             clock_offset_ms=offset_ms,
             clock_drift=drift,
@@ -168,6 +210,7 @@ class Engine:
                 and op_ids[op.op_id] == 1
                 and op.record_id not in touched
                 and not any(isinstance(v, str) and v in batch_records for v in op.fields.values())
+                and not unstorable(op)
             ):
                 runs.setdefault(op.entity, []).append(op)
             touched.add(op.record_id)
@@ -177,6 +220,14 @@ class Engine:
         self, ctx: ApplyContext, device: SyncDevice, run: list[Op], offset_ms: int, now: datetime
     ) -> dict[uuid.UUID, OpResult]:
         handler: Any = self.registry.handlers[run[0].entity]
+        parked = self._parents_missing(ctx, run)
+        if parked:
+            # Creates naming a record the server has not seen wait, one by one, for it.
+            answers = {op.op_id: self._one(ctx, device, op, offset_ms, now) for op in parked}
+            rest = [op for op in run if op.op_id not in answers]
+            if rest:
+                answers.update(self._bulk_create(ctx, device, rest, offset_ms, now))
+            return answers
         savepoint = ctx.session.begin_nested()
         try:
             outcomes = handler.create_many(ctx, [(op.record_id, dict(op.fields)) for op in run])
@@ -218,8 +269,14 @@ class Engine:
         ctx.session.commit()
         return results
 
-    def _duplicate_in_batch(self, op: Op, first: OpResult) -> OpResult:
-        return first.model_copy(update={"status": OpStatus.duplicate, "first_status": first.status})
+    def _again_in_batch(self, op: Op, first_op: Op, first: OpResult) -> OpResult:
+        """An op id seen earlier in the same batch: the same content is a duplicate, other
+        content is refused (the first is kept), never silently dropped."""
+        if first_op.content_hash() != op.content_hash():
+            return _reused(op)
+        return first.model_copy(
+            update={"op_id": op.op_id, "status": OpStatus.duplicate, "first_status": first.status}
+        )
 
     def _one(
         self, ctx: ApplyContext, device: SyncDevice, op: Op, offset_ms: int, now: datetime
@@ -228,18 +285,24 @@ class Engine:
         seen = session.get(SyncOp, op.op_id)
         if seen is not None:
             if seen.content_hash != op.content_hash():
-                return _rejected(
-                    op,
-                    "op-id-reused",
-                    f"op {op.op_id} was received before with different content; the first is kept. "
-                    "Send new content under a new op id.",
-                )
+                return _reused(op)
             first = OpResult.model_validate(seen.result)
             return first.model_copy(
                 update={"status": OpStatus.duplicate, "first_status": first.status}
             )
-        result, depends_on = self._apply(ctx, op)
-        if result.code == "raced":
+        problems = unstorable(op)
+        if problems:
+            result = _rejected(
+                op,
+                "unstorable-value",
+                "the op carries values no database keeps (a NUL character, NaN or infinity)",
+                problems,
+            )
+            depends_on = None
+        else:
+            author = self.registry.author(session, ctx.actor, device.user_id, device.id, op)
+            result, depends_on = self._apply(replace(ctx, actor=author), op)
+        if result.retryable:
             return result  # not recorded: the same op id may simply be sent again
         session.add(_ledger(device, op, result, depends_on, offset_ms, now))
         session.flush()
@@ -257,6 +320,10 @@ class Engine:
             ), None
         if not handler.writable:
             return _rejected(op, "pull-only", f"{op.entity} records are read-only on devices"), None
+        if ctx.actor is None:
+            return _rejected(
+                op, "author-inactive", "the op's author may no longer make changes"
+            ), None
         if op.kind is not OpKind.create and op.base_version is None:
             return _rejected(
                 op,
@@ -270,15 +337,18 @@ class Engine:
                 return _rejected(
                     op, "record-exists", f"{op.entity} {op.record_id} exists already"
                 ), None
+            missing = self._missing_parent(ctx, op)
+            if missing is not None:
+                entity, record_id, field = missing
+                return _waiting(
+                    op,
+                    f"{op.entity} {op.record_id} names {entity} {record_id} ({field}), which the "
+                    "server has not received yet; the op waits for it",
+                ), f"{entity}:{record_id}"
         elif current is None:
-            key = f"{op.entity}:{op.record_id}"
-            return OpResult(
-                op_id=op.op_id,
-                seq=op.seq,
-                status=OpStatus.pending,
-                code="waiting-for-create",
-                detail=f"{op.entity} {op.record_id} does not exist yet; the op waits for it",
-            ), key
+            return _waiting(
+                op, f"{op.entity} {op.record_id} does not exist yet; the op waits for it"
+            ), f"{op.entity}:{op.record_id}"
         # Each op already runs in its own savepoint (the previous op ended with a commit, which
         # in a batch session releases one): rolling back drops exactly this op's work.
         try:
@@ -286,12 +356,54 @@ class Engine:
         except OpRejected as err:
             ctx.session.rollback()
             return _rejected(op, err.code, err.detail, err.errors), None
-        except StaleBase:
+        except StaleBase as err:
+            ctx.session.rollback()
+            return OpResult(
+                op_id=op.op_id,
+                seq=op.seq,
+                status=OpStatus.rejected,
+                code="raced",
+                detail=f"{err} (a concurrent change won the race); send the op again",
+                retryable=True,
+            ), None
+        except DataError:
+            # A value the database itself refuses (out of its range, say): this op only.
             ctx.session.rollback()
             return _rejected(
-                op, "raced", "the record changed while this op was applied; send it again"
+                op, "unstorable-value", "the database refused a value of this op"
             ), None
         return result, None
+
+    def _parents_missing(self, ctx: ApplyContext, run: list[Op]) -> list[Op]:
+        """The creates of a run that name a record not on the server yet: one query per kind
+        of parent for the whole run."""
+        parents = getattr(self.registry.handlers[run[0].entity], "parents", None)
+        if parents is None:
+            return []
+        named: dict[str, set[uuid.UUID]] = {}
+        for op in run:
+            for entity, record_id in parents(op.fields).values():
+                named.setdefault(entity, set()).add(record_id)
+        absent: set[tuple[str, uuid.UUID]] = set()
+        for entity, ids in named.items():
+            handler: Any = self.registry.handlers.get(entity)
+            if handler is None:
+                continue
+            found = handler.existing_ids(ctx, sorted(ids))
+            absent.update((entity, i) for i in ids - found)
+        return [op for op in run if set(parents(op.fields).values()) & absent]
+
+    def _missing_parent(self, ctx: ApplyContext, op: Op) -> tuple[str, uuid.UUID, str] | None:
+        """The first record a create names (a visit's site, say) that does not exist yet."""
+        handler: Any = self.registry.handlers[op.entity]
+        parents = getattr(handler, "parents", None)
+        if parents is None:
+            return None
+        for field, (entity, record_id) in parents(op.fields).items():
+            parent = self.registry.handlers.get(entity)
+            if parent is not None and parent.version_of(ctx, record_id) is None:
+                return entity, record_id, field
+        return None
 
     def _write(self, ctx: ApplyContext, op: Op, current: int | None) -> OpResult:
         handler = self.registry.handlers[op.entity]
@@ -373,20 +485,22 @@ class Engine:
         )
 
     def _own_versions(self, ctx: ApplyContext, op: Op) -> frozenset[int]:
-        """Versions this device's own earlier ops made: a device never conflicts with itself.
+        """Versions this device's own earlier ops wrote: a device never conflicts with itself.
 
         A device offline edits from the version it last saw, so its second edit of a field
-        carries the same base as its first; the first is no rival to the second.
+        carries the same base as its first; the first is no rival to the second. Only versions
+        an op *wrote* count: a conflict that wrote nothing answers with the server's version,
+        which is someone else's change.
         """
         rows = ctx.session.scalars(
             select(SyncOp).where(
                 col(SyncOp.device_id) == ctx.device_id,
                 col(SyncOp.record_id) == op.record_id,
                 col(SyncOp.seq) < op.seq,
-                col(SyncOp.status) != OpStatus.rejected.value,
+                col(SyncOp.status).in_([OpStatus.applied.value, OpStatus.conflict.value]),
             )
         )
-        return frozenset(int(r.result["version"]) for r in rows if r.result.get("version"))
+        return frozenset(int(r.result["version"]) for r in rows if _wrote(r))
 
     # --- parked ops --------------------------------------------------------------------------
 
@@ -402,6 +516,10 @@ class Engine:
             )
             .order_by(col(SyncOp.received_at), col(SyncOp.seq))
         ).all()
+        if not parked:
+            return
+        # The op that released them stands whatever their fate; each of them runs in a savepoint.
+        ctx.session.commit()
         for row in parked:
             op = Op(
                 op_id=row.op_id,
@@ -413,12 +531,29 @@ class Engine:
                 fields=row.fields,
                 device_time=row.device_time,
             )
-            result, depends_on = self._apply(ctx, op)
+            # The parked op is applied as its own author on its own device, with its own clock:
+            # whoever pushed the create that released it had no part in it.
+            offset = timedelta(milliseconds=row.clock_offset_ms or 0)
+            author = ApplyContext(
+                session=ctx.session,
+                actor=self.registry.author(ctx.session, None, row.user_id, row.device_id, op),
+                device_id=row.device_id,
+                clock=ClockReading(
+                    offset=offset,
+                    drift=abs(offset) > self.settings.clock_drift_threshold,
+                ),
+            )
+            result, depends_on = self._apply(author, op)
+            if result.retryable:
+                continue  # stays pending; the next release or the device's resend applies it
             row.status = result.status.value
             row.result = result.model_dump(mode="json")
             row.depends_on = depends_on
             row.settled_at = None if result.status is OpStatus.pending else now
             ctx.session.add(row)
+            ctx.session.commit()
+            if op.kind is OpKind.create and result.status is OpStatus.applied:
+                self._release_parked(ctx, op.entity, op.record_id, now)
         ctx.session.flush()
 
     def _escalate_overdue(self, session: Session, now: datetime) -> None:

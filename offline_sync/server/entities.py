@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -29,10 +30,38 @@ class StaleBase(Exception):
 
 
 @dataclass(frozen=True)
+class ClockReading:
+    """The device clock as the push measured it: server time minus device time, and whether
+    that is beyond the server's threshold. Device times are judged on the corrected clock."""
+
+    offset: timedelta = timedelta(0)
+    drift: bool = False
+
+    def corrected(self, device_time: datetime) -> datetime:
+        """A time read on the device clock, on the server's clock (only when it drifts: a
+        small offset is mostly network delay, and the device's value is kept as sent)."""
+        return device_time + self.offset if self.drift else device_time
+
+
+@dataclass(frozen=True)
 class ApplyContext:
     session: Session
     actor: Any  # the application's principal, passed through untouched
     device_id: uuid.UUID
+    clock: ClockReading = ClockReading()
+
+
+@dataclass(frozen=True)
+class Author:
+    """The author of an op when the application does not say how to find its principal."""
+
+    user_id: uuid.UUID
+    device_id: str
+    op_time: datetime
+
+
+def _author(session: Session, actor: Any, user_id: uuid.UUID, device_id: uuid.UUID, op: Any) -> Any:
+    return Author(user_id=user_id, device_id=str(device_id), op_time=op.device_time)
 
 
 class EntityHandler(Protocol):
@@ -91,6 +120,11 @@ class Registry:
     # a reader of every scope skips them.
     mirror_scopes: frozenset[str] = frozenset()
     attachment_refs: list[AttachmentRefs] = field(default_factory=list)
+    # The actor an op is applied as: the pusher's principal for the ops of its own push
+    # (given), or, for an op parked earlier and released now, its own author looked up by
+    # user and device (actor None). The application adds the op's device time for its audit.
+    # None from it: the author may no longer act (disabled); the op is refused.
+    author: Callable[[Session, Any, uuid.UUID, uuid.UUID, Any], Any] = _author
 
     def register(self, handler: EntityHandler) -> None:
         self.handlers[handler.name] = handler

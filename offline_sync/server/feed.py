@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
@@ -210,12 +209,14 @@ def read(
     positions: dict[str, int],
     limit: int,
     mirrors: frozenset[str] = frozenset(),
-) -> tuple[Iterator[FeedRow], dict[str, int], list[str], bool]:
+) -> tuple[list[FeedRow], dict[str, int], list[str], bool]:
     """Changes after the cursor in these scopes (None: every scope but the `mirrors`, which
     only repeat records held in another scope), oldest first.
 
-    Returns the rows (streamed), the next cursor positions, the scopes the cursor had that
-    the reader no longer has, and whether more rows wait.
+    Returns the page's rows, read whole so that the caller can close its session before it
+    sends them (a slow reader then holds no connection and no lock), the next cursor
+    positions, the scopes the cursor had that the reader no longer has, and whether more
+    rows wait.
     """
     keys = [ALL] if scopes is None else sorted(set(scopes))
     dropped = sorted(k for k in positions if k not in keys)
@@ -242,14 +243,11 @@ def read(
     seqs = seqs[:limit]
     new_positions = {k: positions.get(k, 0) for k in keys}
     if not seqs:
-        return iter(()), new_positions, dropped, False
+        return [], new_positions, dropped, False
     last = seqs[-1]
     for k in keys:
         new_positions[k] = max(new_positions[k], last)
     rows = session.execute(
-        select(*COLUMNS)
-        .where(where, col(SyncChange.seq) <= last)
-        .order_by(col(SyncChange.seq))
-        .execution_options(yield_per=1000)
-    )
-    return (FeedRow(*r) for r in rows), new_positions, dropped, has_more
+        select(*COLUMNS).where(where, col(SyncChange.seq) <= last).order_by(col(SyncChange.seq))
+    ).all()
+    return [FeedRow(*r) for r in rows], new_positions, dropped, has_more
