@@ -52,7 +52,6 @@ from bench.common import (
     LOAD_AT_START,
     PASSWORD,
     ROOT,
-    _wait_until_up,
     free_port,
     fresh_postgis_database,
     mib,
@@ -194,6 +193,21 @@ class TreeRss:
         self._thread.join()
 
 
+def wait_until_up(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Every worker imports the whole app before it answers; on a busy machine that is slow."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not answer /healthz within 180 s")
+
+
 @contextmanager
 def server(db_url: str, workers: int | None) -> Iterator[tuple[str, int]]:
     with tempfile.TemporaryDirectory(prefix="bench-read-") as tmp:
@@ -208,7 +222,7 @@ def server(db_url: str, workers: int | None) -> Iterator[tuple[str, int]]:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_until_up(url, proc, log)
+            wait_until_up(url, proc, log)
             yield url, proc.pid
         finally:
             proc.terminate()
