@@ -83,9 +83,18 @@ def time_param(query: Any, name: str, *, allow_date: bool = True) -> datetime | 
 # --- schemas -------------------------------------------------------------------------------
 
 UUID_SCHEMA: dict[str, Any] = {"type": "string", "format": "uuid"}
-TIME_SCHEMA: dict[str, Any] = {"type": "string", "format": "date-time"}
+# Times and dates are bounded (backend.api.fields.bounded_time); the pattern states the years.
+_YEARS = r"^(19\d\d|2\d\d\d)-"
+_BOUNDS = "within 1900-01-01 to 2999-12-31 (UTC)"
+TIME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": _YEARS,
+    "description": f"RFC 3339 time {_BOUNDS}",
+}
 TIME_OR_DATE_SCHEMA: dict[str, Any] = {
-    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]
+    "anyOf": [TIME_SCHEMA, {"type": "string", "format": "date", "pattern": _YEARS}],
+    "description": f"RFC 3339 time or date {_BOUNDS}",
 }
 BOOLEAN_SCHEMA: dict[str, Any] = {"type": "string", "enum": ["true", "false"]}
 
