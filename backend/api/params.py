@@ -112,8 +112,6 @@ BBOX_SCHEMA: dict[str, Any] = {
 CURSOR_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"}
 
 
-def integer_schema(minimum: int, maximum: int | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
-    if maximum is not None:
-        schema["maximum"] = maximum
-    return schema
+def integer_schema(minimum: int, maximum: int = INT64_MAX) -> dict[str, Any]:
+    """An integer query parameter; `check_query` holds every one to the database's 64 bits."""
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}
