@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from backend.api.routing import PATH_SCHEMAS, Endpoint
+from backend.api.routing import PATH_SCHEMAS, TEXT_SCHEMA, Endpoint
 
 REF = "#/components/schemas/{model}"
 
@@ -94,7 +94,7 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
                     "name": n,
                     "in": "path",
                     "required": True,
-                    "schema": PATH_SCHEMAS.get(conv, {"type": "string"}),
+                    "schema": PATH_SCHEMAS.get(conv, TEXT_SCHEMA),
                 }
                 for n, conv in re.findall(r"{(\w+)(?::(\w+))?}", e.path)
             ]

@@ -83,9 +83,18 @@ def time_param(query: Any, name: str, *, allow_date: bool = True) -> datetime | 
 # --- schemas -------------------------------------------------------------------------------
 
 UUID_SCHEMA: dict[str, Any] = {"type": "string", "format": "uuid"}
-TIME_SCHEMA: dict[str, Any] = {"type": "string", "format": "date-time"}
+# Times and dates are bounded (backend.api.fields.bounded_time); the pattern states the years.
+_YEARS = r"^(19\d\d|2\d\d\d)-"
+_BOUNDS = "within 1900-01-01 to 2999-12-31 (UTC)"
+TIME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": _YEARS,
+    "description": f"RFC 3339 time {_BOUNDS}",
+}
 TIME_OR_DATE_SCHEMA: dict[str, Any] = {
-    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]
+    "anyOf": [TIME_SCHEMA, {"type": "string", "format": "date", "pattern": _YEARS}],
+    "description": f"RFC 3339 time or date {_BOUNDS}",
 }
 BOOLEAN_SCHEMA: dict[str, Any] = {"type": "string", "enum": ["true", "false"]}
 
@@ -104,8 +113,6 @@ BBOX_SCHEMA: dict[str, Any] = {
 CURSOR_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9_-]{38}$"}
 
 
-def integer_schema(minimum: int, maximum: int | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
-    if maximum is not None:
-        schema["maximum"] = maximum
-    return schema
+def integer_schema(minimum: int, maximum: int = INT64_MAX) -> dict[str, Any]:
+    """An integer query parameter; `check_query` holds every one to the database's 64 bits."""
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}

@@ -58,6 +58,8 @@ class Sha256Convertor(Convertor[str]):
 
 register_url_convertor("sha256", Sha256Convertor())
 
+TEXT_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[^\\u0000]*$"}
+
 # The OpenAPI schema of a path parameter written `{name:convertor}`.
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "sha256": {"type": "string", "pattern": f"^{Sha256Convertor.regex}$"}
@@ -68,7 +70,8 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
 class QueryParam:
     name: str
     description: str
-    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    # Free text, but never a NUL: `check_query` refuses one in any parameter.
+    schema: dict[str, Any] = field(default_factory=lambda: dict(TEXT_SCHEMA))
     required: bool = False
 
 

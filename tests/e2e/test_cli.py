@@ -87,3 +87,47 @@ def test_create_user_refuses_bad_input_with_a_reason_and_creates_nothing(tmp_pat
     assert bad_role.returncode == 2 and "role" in bad_role.stderr
     ok = _run(env, "create-user", "someone", "--role", "admin", stdin="a-long-password-1\n")
     assert ok.returncode == 0, ok.stderr
+
+
+def _workers_of(port: int) -> list[int]:
+    """Worker processes (multiprocessing children) of the server listening on this port."""
+    procs: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        procs[int(entry.name)] = (ppid, cmdline)
+    (parent,) = [pid for pid, (_, cmd) in procs.items() if f"--port {port} " in cmd + " "]
+    return [pid for pid, (ppid, cmd) in procs.items() if ppid == parent and "spawn_main" in cmd]
+
+
+def test_serve_runs_worker_processes_that_agree_on_a_revoked_token(tmp_path: Path) -> None:
+    env = {**_env(tmp_path), "WEB_WORKERS": "2"}
+    _run(env, "migrate")
+    _run(env, "create-user", "admin", "--role", "admin", stdin="a-long-stdin-password\n")
+    port = free_port()
+    with start_server(env, port, tmp_path / "server.log") as base_url:
+        assert len(_workers_of(port)) == 2
+        token = httpx.post(
+            f"{base_url}/api/v1/auth/token",
+            json={"username": "admin", "password": "a-long-stdin-password"},
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}", "Connection": "close"}
+        # Each fresh connection may land on either worker; every one must give the same answer.
+        seen = {httpx.get(f"{base_url}/api/v1/auth/me", headers=auth).status_code for _ in range(8)}
+        assert seen == {200}
+        assert httpx.post(f"{base_url}/api/v1/auth/revoke", headers=auth).status_code == 200
+        seen = {httpx.get(f"{base_url}/api/v1/auth/me", headers=auth).status_code for _ in range(8)}
+        assert seen == {401}
+
+
+def test_serve_refuses_zero_workers(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    _run(env, "migrate")
+    result = _run(env, "serve", "--port", str(free_port()), "--workers", "0")
+    assert result.returncode == 2
+    assert "--workers must be at least 1" in result.stderr

@@ -63,3 +63,21 @@ def test_health_response_matches_its_published_schema(api: Api, spec: dict[str, 
     with api.client() as c:
         r = c.get("/healthz")
     Draft202012Validator(_schema(spec, "/healthz", "get", 200)).validate(r.json())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("TRACE", "/api/v1/sites", "GET, HEAD, POST"),
+        ("PUT", "/api/v1/miners/01a22d7a-5a62-7000-a453-18d2c378b037", "DELETE, GET, HEAD, PATCH"),
+        ("POST", "/sync/v1/attachments/missing", "GET, HEAD"),
+    ],
+)
+def test_a_405_names_every_method_the_path_answers_in_allow(
+    api: Api, method: str, path: str, allow: str
+) -> None:
+    with api.client("admin") as c:
+        r = c.request(method, path)
+    assert r.status_code == 405
+    assert r.headers["allow"] == allow
+    assert r.headers["content-type"].startswith("application/problem+json")

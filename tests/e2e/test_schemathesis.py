@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import Api
 
-# Fixed, so a failure reproduces; small enough that both databases together stay within 90 s.
+# Fixed, so a failure reproduces; small, for the suite's time budget.
 SEED = 20261130
 MAX_EXAMPLES = 6
 
@@ -20,7 +20,7 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 SELF_LOCKOUT = ("auth_revoke", "auth_update_user", "auth_revoke_all")
 
 
-def schemathesis_command(api: Api, who: str, report: Path) -> list[str]:
+def schemathesis_command(api: Api, who: str) -> list[str]:
     excluded = [arg for op in SELF_LOCKOUT for arg in ("--exclude-operation-id", op)]
     return [
         str(Path(sys.executable).with_name("schemathesis")),
@@ -42,22 +42,16 @@ def schemathesis_command(api: Api, who: str, report: Path) -> list[str]:
         "--header",
         f"Authorization: Bearer {api.tokens[who]}",
         *excluded,
-        "--report",
-        "ndjson",
-        "--report-dir",
-        str(report),
     ]
 
 
-def test_no_server_error_and_no_failed_check_across_every_operation(
-    api: Api, tmp_path: Path
-) -> None:
+def test_no_server_error_and_no_failed_check_across_every_operation(api: Api) -> None:
     run = subprocess.run(
-        schemathesis_command(api, "admin", tmp_path),
+        schemathesis_command(api, "admin"),
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=900,  # a safety net only: on a quiet 2-core machine a run takes well under it
         check=False,
     )
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
