@@ -19,6 +19,7 @@ from backend.api.listing import (
     since_param,
     uuid_param,
 )
+from backend.api.params import UUID_SCHEMA
 from backend.api.routing import Context, QueryParam, Router
 from backend.auth.permissions import Action, require
 from backend.errors import NotFound
@@ -53,7 +54,10 @@ def _out(ctx: Context, rows: list[Incident]) -> list[dict[str, Any]]:
         _enum("status", IncidentStatus),
         _enum("kind", IncidentKind),
         QueryParam("district", "district code, e.g. SL-E-KO"),
-        *(QueryParam(s, f"incidents about one {s.removesuffix('_id')}") for s in SUBJECTS),
+        *(
+            QueryParam(s, f"incidents about one {s.removesuffix('_id')}", UUID_SCHEMA)
+            for s in SUBJECTS
+        ),
         Q_SINCE,
         Q_LIMIT,
         Q_CURSOR,

@@ -34,6 +34,11 @@ API = "/api/v1/insight"
 JSON_MEDIA = "application/json"
 
 
+# The period keys the handlers parse (backend/insight/periods.py): a month, quarter or half.
+PERIOD_KEY = r"^\d{4}-((0[1-9]|1[0-2])|Q[1-4]|H[12])$"
+QUARTER_KEY = r"^\d{4}-Q[1-4]$"
+
+
 def _q(name: str, description: str, kind: str = "string", **schema: Any) -> QueryParam:
     return QueryParam(name, description, {"type": kind, **schema})
 
@@ -83,8 +88,8 @@ def refresh(ctx: Context) -> Response:
     query=(
         _q("by", "district | site | licence | buyer", enum=[b.value for b in By]),
         _q("period", "month | quarter | half", enum=[p.value for p in Period]),
-        _q("from", "first period, e.g. 2026-Q1"),
-        _q("to", "last period, e.g. 2026-Q4"),
+        _q("from", "first period, e.g. 2026-Q1", pattern=PERIOD_KEY),
+        _q("to", "last period, e.g. 2026-Q4", pattern=PERIOD_KEY),
         _q("district", "district code"),
     ),
     errors=(403, 404, 422),
@@ -167,8 +172,8 @@ def get_coverage(ctx: Context) -> Response:
     API + "/coverage/trends",
     "Quarterly trends of coverage per district",
     query=(
-        _q("from", "first quarter, e.g. 2026-Q1"),
-        _q("to", "last quarter"),
+        _q("from", "first quarter, e.g. 2026-Q1", pattern=QUARTER_KEY),
+        _q("to", "last quarter", pattern=QUARTER_KEY),
         _q("district", "district code"),
     ),
     errors=(403, 404, 422),

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from backend.api.jsonio import JSON, GeoJSON
 from backend.api.pagination import parse_bbox
+from backend.api.params import BBOX_SCHEMA
 from backend.api.routing import Context, QueryParam, Router
 from backend.errors import FieldError, NotFound, ValidationFailed
 from backend.ogc.collections import COLLECTIONS, Collection, Interval, visible
@@ -30,7 +31,7 @@ CONFORMANCE = [
 ]
 ITEM_PARAMS = ("bbox", "datetime", "limit", "offset", "f")
 Q_ITEMS = (
-    QueryParam("bbox", "minLon,minLat,maxLon,maxLat (WGS 84)"),
+    QueryParam("bbox", "minLon,minLat,maxLon,maxLat (WGS 84)", BBOX_SCHEMA),
     QueryParam("datetime", "an RFC 3339 instant or interval (start/end, `..` open)"),
     QueryParam(
         "limit",

@@ -29,7 +29,7 @@ from backend.api.listing import (
     run_page,
     uuid_param,
 )
-from backend.api.params import BOOLEAN_SCHEMA, integer_schema
+from backend.api.params import BOOLEAN_SCHEMA, UUID_SCHEMA, integer_schema
 from backend.api.routing import Context, QueryParam, Router
 from backend.audit.service import record as audit
 from backend.audit.service import record_many
@@ -628,8 +628,12 @@ class QuarantineReview(BaseModel):
     query=(
         Q_LIMIT,
         Q_CURSOR,
-        QueryParam("status", "unreviewed, released, applied or discarded"),
-        QueryParam("device_id", "one device's entries", {"type": "string", "format": "uuid"}),
+        QueryParam(
+            "status",
+            "unreviewed, released, applied or discarded",
+            {"type": "string", "enum": list(quarantine.STATUSES)},
+        ),
+        QueryParam("device_id", "one device's entries", UUID_SCHEMA),
     ),
     errors=(403, 422),
 )
