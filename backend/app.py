@@ -27,6 +27,8 @@ from backend.auth.routes import router as auth_router
 from backend.custody.routes import router as custody_router
 from backend.db import make_engine, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
+from backend.insight.routes import router as insight_router
+from backend.ogc.routes import router as ogc_router
 from backend.registry.routes import router as registry_router
 from backend.settings import Settings
 from backend.sync.routes import engine_for
@@ -36,7 +38,15 @@ from backend.web.render import make_web
 
 log = logging.getLogger("backend")
 VERSION = "0.1.0"
-ROUTERS = (auth_router, registry_router, audit_router, sync_router, custody_router)
+ROUTERS = (
+    auth_router,
+    registry_router,
+    audit_router,
+    sync_router,
+    custody_router,
+    insight_router,
+    ogc_router,
+)
 
 
 def endpoints() -> list[Endpoint]:

@@ -22,6 +22,8 @@ from backend.custody import service as custody
 from backend.custody.models import CustodyEvent, Lot
 from backend.custody.schemas import CustodyEventIn, parse_event
 from backend.errors import AppError, FieldError, StaleVersion, from_geo_error
+from backend.insight import tasks as insight_tasks
+from backend.insight.models import InspectionTask
 from backend.registry import service
 from backend.registry.models import Jurisdiction, Licence, Miner, Organisation, Site, SiteVisit
 from backend.registry.schemas import (
@@ -370,6 +372,12 @@ class LotEntity(Entity):
     name, model = "lot", Lot
 
 
+class InspectionTaskEntity(Entity):
+    """Spot checks for the officers of a district: pulled by their tablets, closed by a visit."""
+
+    name, model = "inspection_task", InspectionTask
+
+
 class LicenceEntity(Entity):
     name, model = "licence", Licence
 
@@ -398,6 +406,7 @@ def missing_photos(session: Session) -> list[str]:
 
 
 def build_registry(settings: Settings) -> Registry:
+    insight_tasks.install()
     registry = Registry(
         scopes_for=scopes_for,
         missing_attachments=[missing_photos],
@@ -412,6 +421,7 @@ def build_registry(settings: Settings) -> Registry:
         LicenceEntity,
         JurisdictionEntity,
         OrganisationEntity,
+        InspectionTaskEntity,
     ):
         registry.register(cast(EntityHandler, entity(settings)))
     return registry

@@ -6,6 +6,7 @@ REST and sync writes both go through the registry's use cases, so both reach dev
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -41,6 +42,13 @@ from offline_sync.server import feed
 # The feed stores records whole, as an administrator sees them; `present` redacts on pull.
 FULL_VIEW = Principal(user_id=uuid.UUID(int=0), username="feed", role=Role.admin)
 
+# Features above the registry register here at import, never from a request: how their rows
+# look in the feed, and reactions run after each publish in the writer's transaction (insight
+# closes inspection tasks when a visit arrives: backend/insight/tasks.py).
+Presenter = Callable[[Session, Any], tuple[str, str, dict[str, Any]]]
+PRESENTERS: dict[type, Presenter] = {}
+AFTER_PUBLISH: list[Callable[[Session, list[Any]], None]] = []
+
 
 def flat(feature: dict[str, Any]) -> dict[str, Any]:
     """A Feature as one flat record: id, properties, geometry."""
@@ -50,6 +58,9 @@ def flat(feature: dict[str, Any]) -> dict[str, Any]:
 def record_data(session: Session, row: Any) -> tuple[str, str, dict[str, Any]]:
     """(entity, scope, data) of a registry row as devices receive it."""
     full = FULL_VIEW
+    presenter = PRESENTERS.get(type(row))
+    if presenter is not None:
+        return presenter(session, row)
     if isinstance(row, Miner):
         numbers = queries.licence_numbers_by_miner(session, [row.id])[row.id]
         return "miner", district(row.district_code), miner_public(row, numbers, full)
@@ -106,6 +117,8 @@ def publish_new(session: Session, rows: list[Any]) -> None:
             entity, scope, data = record_data(session, row)
         records.append((entity, row.id, (scope, *mirrors(row)), row.version, jsonable(data)))
     feed.publish_new(session, records)
+    for react in AFTER_PUBLISH:
+        react(session, rows)
 
 
 def mirrors(row: Any) -> tuple[str, ...]:
@@ -130,3 +143,5 @@ def publish(session: Session, row: Any) -> None:
         holder = session.get(Miner, row.holder_miner_id)
         if holder is not None:
             publish(session, holder)  # the miner's licence numbers changed
+    for react in AFTER_PUBLISH:
+        react(session, [row])

@@ -1,0 +1,1 @@
+"""Insight: statistics, KP returns, coverage, non-reporting, spot checks and exports."""

@@ -1,0 +1,104 @@
+"""Statistics, KP returns and coverage equal figures worked out by hand (tests/insight_data.py)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from backend.auth.models import Role
+from backend.insight import aggregates, returns, statistics
+from backend.insight.periods import Period
+from backend.insight.statistics import By, Query
+from tests import insight_data
+from tests.conftest import actor, principal
+
+D = insight_data.DISTRICT
+
+
+def _refreshed(session: Session) -> insight_data.Fixed:
+    fixed = insight_data.build(session)
+    aggregates.refresh(session=session, principal=actor(session, Role.ministry))
+    return fixed
+
+
+def test_district_statistics_per_quarter_equal_the_hand_figures(session: Session) -> None:
+    _refreshed(session)
+    rows = statistics.run(
+        session, principal(Role.ministry), Query(by=By.district, period=Period.quarter, district=D)
+    )
+    by_q = {r["period"]: r for r in rows}
+    assert sorted(by_q) == ["2019-Q1", "2019-Q2", "2019-Q3"]
+    q1 = by_q["2019-Q1"]
+    assert (q1["purchases"], q1["carats"], q1["usd_value"], q1["stones"]) == (
+        2,
+        Decimal("15.500"),
+        Decimal("1660.00"),
+        8,
+    )
+    assert q1["usd_per_carat"] == Decimal("107.10")
+    assert (q1["flagged_purchases"], q1["purchases_inside_licensed_site"]) == (1, 2)
+    assert (q1["productions"], q1["produced_carats"]) == (1, Decimal("9.000"))
+    assert q1["capacity_carats"] == Decimal("67.500")  # 15 diggers x 90 days x 0.05
+    assert q1["purchased_over_capacity"] == Decimal("0.2296")
+    assert by_q["2019-Q2"]["usd_per_carat"] == Decimal("80.00")
+    assert by_q["2019-Q2"]["capacity_carats"] is None  # no visit that quarter
+    q3 = by_q["2019-Q3"]
+    assert (q3["carats"], q3["usd_value"], q3["produced_carats"]) == (
+        Decimal("4.000"),
+        Decimal("500.00"),
+        Decimal("1.000"),
+    )
+
+
+def test_buyer_statistics_per_half_year_equal_the_hand_figures(session: Session) -> None:
+    f = _refreshed(session)
+    rows = statistics.run(
+        session, principal(Role.ministry), Query(by=By.buyer, period=Period.half, district=D)
+    )
+    got = {(r["buyer"], r["period"]): (r["carats"], r["usd_value"]) for r in rows}
+    assert got == {
+        (str(f.b1.id), "2019-H1"): (Decimal("12.250"), Decimal("1180.00")),
+        (str(f.b1.id), "2019-H2"): (Decimal("4.000"), Decimal("500.00")),
+        (str(f.b2.id), "2019-H1"): (Decimal("5.500"), Decimal("660.00")),
+    }
+
+
+def test_a_buyer_sees_only_its_own_organisation_statistics(session: Session) -> None:
+    f = _refreshed(session)
+    me = principal(Role.buyer, organisation_id=f.b2.id)
+    rows = statistics.run(session, me, Query(by=By.buyer, period=Period.month))
+    assert {r["buyer"] for r in rows} == {str(f.b2.id)}
+
+
+def test_kp_return_production_and_exports_reconcile_and_list_the_unvalued_export(
+    session: Session,
+) -> None:
+    f = _refreshed(session)
+    ret = returns.kp_return(session, 2019, None, "SL")
+    h1, h2 = ret["production"]
+    assert (h1["produced_carats"], h1["purchased_carats"], h1["purchased_usd"]) == (
+        Decimal("9.000"),
+        Decimal("17.750"),
+        Decimal("1840.00"),
+    )
+    assert (h2["produced_carats"], h2["purchased_carats"], h2["purchased_usd"]) == (
+        Decimal("1.000"),
+        Decimal("4.000"),
+        Decimal("500.00"),
+    )
+    q = {r["period"]: r for r in ret["exports"]["rows"]}
+    assert (q["2019-Q1"]["exported_carats"], q["2019-Q1"]["exported_usd"]) == (
+        Decimal("12.000"),
+        Decimal("1500.00"),
+    )
+    assert q["2019-Q1"]["certificates"] == 1
+    assert q["2019-Q2"]["certificates"] == 0
+    assert q["2019-Q4"]["exported_carats"] == Decimal("3.000")
+    rec = ret["exports"]["reconciliation"]
+    assert rec["balanced"] is False
+    assert [m["export_event_id"] for m in rec["mismatches"]] == [str(f.events["E2"].id)]
+    lines = list(returns.csv_lines(ret))
+    assert lines[0].startswith("country,period,flow,hs_code")
+    assert "SL,2019-Q1,export,7102,unrecorded,12.000,1500.00,125.00,1,12.000,1500.00\n" in lines
+    assert any(",export-mismatch," in line for line in lines)

@@ -1,0 +1,219 @@
+"""Coverage, non-reporting and spot-check plans on the fixed dataset, and inspection tasks that
+reach the officers' feed and close when a visit is recorded for their site."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from shapely.geometry import Point
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.auth.models import Role, UserDistrict
+from backend.auth.principal import Principal
+from backend.clock import utcnow
+from backend.errors import Forbidden, ValidationFailed
+from backend.insight import aggregates, coverage, nonreporting, spotcheck, tasks
+from backend.insight.models import InspectionTask
+from backend.registry import service
+from backend.registry.models import Licence, LicenceKind, LicenceStatus
+from backend.registry.schemas import SiteVisitCreate
+from backend.settings import Settings
+from backend.spatial import from_db
+from offline_sync.server.tables import SyncChange
+from tests import insight_data
+from tests.conftest import actor, principal
+
+D = insight_data.DISTRICT
+END_2019 = datetime(2019, 12, 31, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fixed(session: Session) -> insight_data.Fixed:
+    f = insight_data.build(session)
+    aggregates.refresh(session=session, principal=actor(session, Role.ministry))
+    return f
+
+
+def test_coverage_per_district_equals_the_hand_figures(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    (row,) = coverage.snapshot(
+        session, principal(Role.donor), now=utcnow(), unvisited_days=90, district=D
+    )
+    assert row == {
+        "district": D,
+        "sites_known": 2,
+        "sites_licensed": 1,
+        "share_sites_licensed": Decimal("0.5000"),
+        "miners_registered": 3,
+        "diggers_counted": 20,  # S1's latest visit
+        "registered_per_digger_counted": Decimal("0.1500"),
+        "purchases": 4,
+        "purchases_inside_licensed_site": 3,
+        "share_purchases_inside_licensed_site": Decimal("0.7500"),
+        "sites_not_visited": 2,
+        "unvisited_days": 90,
+    }
+    trend = coverage.trends(
+        session, principal(Role.donor), first="2019-Q1", last="2019-Q2", district=D
+    )
+    assert [
+        (
+            t["quarter"],
+            t["purchases"],
+            t["purchases_inside_licensed_site"],
+            t["sites_visited"],
+            t["diggers_counted"],
+        )
+        for t in trend
+    ] == [
+        ("2019-Q1", 2, 2, 1, 20),
+        ("2019-Q2", 1, 0, 0, 0),
+    ]
+
+
+def test_an_officer_sees_coverage_of_her_districts_only(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    rows = coverage.snapshot(
+        session,
+        principal(Role.field_officer, districts=("SL-E-KO",)),
+        now=utcnow(),
+        unvisited_days=90,
+    )
+    assert [r["district"] for r in rows] == ["SL-E-KO"]
+
+
+def test_silent_traders_and_mining_licences_are_listed(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    session.add(
+        Licence(
+            kind=LicenceKind.buyer,
+            number=f"B-{fixed.b1.id.hex[:8]}",
+            holder_organisation_id=fixed.b1.id,
+            valid_from=date(2018, 1, 1),
+            valid_to=date(2040, 1, 1),
+            status=LicenceStatus.active,
+            fit_and_proper=True,
+        )
+    )
+    session.commit()
+    silent = nonreporting.traders(session, now=utcnow(), days=30)
+    mine = [r for r in silent if r["organisation_id"] == fixed.b1.id]
+    assert len(mine) == 1 and mine[0]["last_record_at"] == datetime(2019, 8, 10, 12, tzinfo=UTC)
+    # In 2019 terms B1 was active (its last purchase is 143 days before the year's end).
+    assert not [
+        r
+        for r in nonreporting.traders(session, now=END_2019, days=180)
+        if r["organisation_id"] == fixed.b1.id
+    ]
+    lic = [
+        r
+        for r in nonreporting.mining_licences(
+            session, principal(Role.ministry), now=utcnow(), days=30
+        )
+        if r["licence_id"] == fixed.l1.id
+    ]
+    assert lic[0]["last_production_at"] == datetime(2019, 1, 10, 12, tzinfo=UTC)
+    assert "holder" not in lic[0] and "full_name" not in lic[0]
+    habitual = nonreporting.habitual(session, now=utcnow(), quarters=4, threshold=4)
+    assert fixed.b1.id in {r["organisation_id"] for r in habitual}
+
+
+def test_spot_check_plan_ranks_sites_with_the_hand_scores_and_reasons(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    plan = spotcheck.plan(session, D, spotcheck.Window(now=END_2019, days=365, unvisited_days=90))
+    ranked = [(r["name"], r["score"], [x["code"] for x in r["reasons"]]) for r in plan["sites"]]
+    # S2: produced 1 ct, bought 2.25 ct (15); never visited (20); unlicensed purchases (20).
+    # S1: 1 of 3 purchases flagged (13.33); 19.5 ct bought on 9 ct produced (15); last visit
+    #     329 days before (20).
+    assert ranked == [
+        ("Insight S2", Decimal("55.00"), ["over_production", "unvisited", "unlicensed"]),
+        ("Insight S1", Decimal("48.33"), ["flagged", "over_production", "unvisited"]),
+    ]
+    buyers = {r["organisation_id"]: r["score"] for r in plan["buyers"]}
+    assert buyers == {fixed.b2.id: Decimal("40.00")}  # its only purchase was flagged
+
+
+def _officer(session: Session) -> tuple[Principal, Principal]:
+    officer = actor(session, Role.field_officer, D)
+    session.add(UserDistrict(user_id=officer.user_id, district_code=D))
+    session.commit()
+    return officer, actor(session, Role.ministry)
+
+
+def test_tasks_reach_the_district_feed_and_a_visit_closes_its_site_task(
+    session: Session, fixed: insight_data.Fixed, settings: Settings
+) -> None:
+    officer, ministry = _officer(session)
+    made = tasks.issue(
+        session=session,
+        principal=ministry,
+        district_code=D,
+        officer_id=officer.user_id,
+        top=1,
+        window=spotcheck.Window(now=utcnow(), days=90, unvisited_days=90),
+    )
+    assert len(made) == 1 and made[0].status == "open"
+    task = made[0]
+    assert task.reasons and task.site_id in (fixed.s1.id, fixed.s2.id)
+    feed = session.scalars(
+        select(SyncChange).where(
+            SyncChange.entity == "inspection_task", SyncChange.record_id == task.id
+        )
+    ).all()
+    assert [e.scope for e in feed] == [f"district:{D}"]
+    site = fixed.s1 if task.site_id == fixed.s1.id else fixed.s2
+    shape = from_db(site.geometry)
+    assert shape is not None
+    p = shape.representative_point()
+    service.create_visit(
+        session=session,
+        principal=officer,
+        settings=settings,
+        geometry=Point(p.x, p.y),
+        props=SiteVisitCreate(site_id=site.id, visited_at=utcnow(), diggers_counted=7),
+    )
+    session.refresh(task)
+    assert task.status == "closed" and task.closed_by_visit_id is not None
+    versions = session.scalars(
+        select(SyncChange.version).where(
+            SyncChange.entity == "inspection_task", SyncChange.record_id == task.id
+        )
+    ).all()
+    assert versions == [2]  # the closed task replaced the open one in the officers' feed
+    # the officer reads the closed task in her district
+    listed = tasks.tasks_for(session, officer, "closed")
+    assert task.id in {t.id for t in listed}
+
+
+def test_only_supervisors_issue_tasks_and_only_to_an_officer_of_the_district(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    officer, ministry = _officer(session)
+    window = spotcheck.Window(now=utcnow())
+    with pytest.raises(Forbidden):
+        tasks.issue(
+            session=session,
+            principal=officer,
+            district_code=D,
+            officer_id=officer.user_id,
+            top=1,
+            window=window,
+        )
+    with pytest.raises(ValidationFailed) as err:
+        tasks.issue(
+            session=session,
+            principal=ministry,
+            district_code="SL-E-KO",
+            officer_id=officer.user_id,
+            top=1,
+            window=window,
+        )
+    assert err.value.errors[0].pointer == "/officer_id"
+    assert session.scalars(select(InspectionTask)).all() == []
