@@ -29,6 +29,8 @@ from backend.db import make_engine, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
 from backend.insight.routes import router as insight_router
 from backend.ogc.routes import router as ogc_router
+from backend.evidence.routes import router as evidence_router
+from backend.incidents.routes import router as incidents_router
 from backend.registry.routes import router as registry_router
 from backend.settings import Settings
 from backend.sync.routes import engine_for
@@ -46,6 +48,8 @@ ROUTERS = (
     custody_router,
     insight_router,
     ogc_router,
+    evidence_router,
+    incidents_router,
 )
 
 

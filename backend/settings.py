@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SQLITE_PATH = Path("var") / "alluvial.sqlite"
 
@@ -42,6 +43,30 @@ class Settings:
     # (an XYZ template such as https://tile.example.org/{z}/{x}/{y}.png).
     map_tile_url: str | None = None
     map_tile_attribution: str = ""
+    # Internal controls. A handheld GPS under forest canopy is off by 10-50 m, a pit is often
+    # dug a few hundred metres past a mapped polygon's edge, and a buyer may weigh at the
+    # nearest shade; 500 m accepts that and still catches a point in the next village (km).
+    purchase_point_tolerance_m: float = 500.0
+    # Licences run by local calendar dates: a purchase at 23:30 local time on the day a
+    # licence expires is judged on that local date, not on UTC's.
+    country_timezone: str = "Africa/Freetown"
+    # Footprint: a parcel whose size distribution has a G-test p-value below this against
+    # its claimed regions' profile fails; below footprint_warn_p it warns.
+    footprint_fail_p: float = 0.001
+    footprint_warn_p: float = 0.01
+    # Fewer stones than this and the footprint test says nothing (see docs/evidence.md).
+    footprint_min_stones: int = 60
+    # Production plausibility looks back this many days from the parcel's latest purchase.
+    production_window_days: int = 365
+
+    def __post_init__(self) -> None:
+        # A wrong zone name must stop the server at start, not fail a report later.
+        try:
+            ZoneInfo(self.country_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(
+                f"COUNTRY_TIMEZONE {self.country_timezone!r} is not a time zone"
+            ) from err
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +78,10 @@ class Settings:
             values["token_ttl_seconds"] = int(env["TOKEN_TTL_SECONDS"])
         if env.get("MAX_BODY_BYTES"):
             values["max_body_bytes"] = int(env["MAX_BODY_BYTES"])
+        if env.get("COUNTRY_TIMEZONE"):
+            values["country_timezone"] = env["COUNTRY_TIMEZONE"]
+        if env.get("PURCHASE_POINT_TOLERANCE_M"):
+            values["purchase_point_tolerance_m"] = float(env["PURCHASE_POINT_TOLERANCE_M"])
         if env.get("SPATIALITE_LIBRARY_PATH"):
             values["spatialite_library"] = env["SPATIALITE_LIBRARY_PATH"]
         if env.get("MAP_TILE_URL"):

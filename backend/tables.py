@@ -5,6 +5,8 @@ from sqlmodel import SQLModel
 from backend.audit import models as audit_models
 from backend.auth import models as auth_models
 from backend.custody import models as custody_models
+from backend.evidence import models as evidence_models
+from backend.incidents import models as incident_models
 from backend.insight import models as insight_models
 from backend.registry import models as registry_models
 from offline_sync.server import tables as sync_tables
@@ -15,6 +17,8 @@ __all__ = [
     "audit_models",
     "auth_models",
     "custody_models",
+    "evidence_models",
+    "incident_models",
     "insight_models",
     "metadata",
     "registry_models",

@@ -47,18 +47,17 @@ from sqlalchemy.engine import make_url
 from backend import schema
 from backend.auth.models import Role
 from backend.clock import as_utc
+from backend.controls.balance import loss_tolerance
+from backend.controls.licences import LicenceFacts, licence_problem
+from backend.controls.points import point_distance_m, point_problem
 from backend.custody.models import EventKind, LotStatus
 from backend.custody.rules import (
     HASHED_EVENT_FIELDS,
-    PURCHASE_POINT_TOLERANCE_M,
-    LicenceFacts,
     OriginKey,
     attribute,
     event_hash,
     event_payload,
     flag,
-    licence_problem,
-    loss_tolerance,
 )
 from backend.db import make_engine, session_factory
 from backend.registry.demo import FAMILY, GIVEN, seed_demo
@@ -90,6 +89,7 @@ from bench.national_data import (
 from geodata import measure
 from geodata.area import geodesic_area_ha
 
+TOLERANCE_M = Settings().purchase_point_tolerance_m
 COUNTRY = "SL"
 EXPORT_DISTRICT = "SL-W-WU"  # exporters sit in Freetown
 DEFAULTS = {
@@ -790,15 +790,10 @@ class Generator:
         parcel, fair_usd = draw_stones(rng, site.shape.region)
         licence_id, flags = self._flags(site, miner, day)
         x, y = purchase_point(rng, site.shape, outside=rng.random() < OUTSIDE_SHARE)
-        distance = measure.distance_m(Point(x, y), site.shape.polygon)
-        if distance > PURCHASE_POINT_TOLERANCE_M:
-            flags.append(
-                flag(
-                    "purchase_point_outside_site",
-                    f"the purchase point is {distance:.0f} m from site {site.shape.name} "
-                    f"(tolerance {PURCHASE_POINT_TOLERANCE_M:.0f} m)",
-                )
-            )
+        distance = point_distance_m(Point(x, y), site.shape.polygon)
+        off_site = point_problem(distance, site.shape.name, TOLERANCE_M)
+        if off_site is not None:
+            flags.append(flag("purchase_point_outside_site", off_site))
         usd = max(CENT, Decimal(repr(fair_usd * rng.uniform(0.55, 1.05))).quantize(CENT))
         leones = rng.random() < 0.75
         price = (usd * LEONES_PER_USD).quantize(CENT) if leones else usd

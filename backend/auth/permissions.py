@@ -49,6 +49,23 @@ PERMISSIONS: dict[tuple[str, Action], frozenset[Role]] = {
     ("balance", Action.read): ALL - {R.donor, R.field_officer},
     ("stock_take", Action.write): frozenset({R.admin, R.ministry, R.buyer, R.exporter}),
     ("custody_chain", Action.read): ALL - {R.donor, R.field_officer},
+    # Evidence: national readers see every report, an exporter its own lots' (evidence/access.py);
+    # the export office (and admin) computes; buyers, donors and field officers see none.
+    ("evidence_report", Action.read): frozenset(
+        {R.admin, R.ministry, R.auditor, R.export_office, R.exporter}
+    ),
+    ("evidence_report", Action.write): frozenset({R.admin, R.export_office}),
+    ("capacity_rate", Action.read): frozenset({R.admin, R.ministry, R.auditor, R.export_office}),
+    ("capacity_rate", Action.write): frozenset({R.admin, R.ministry}),
+    ("footprint_profile", Action.read): frozenset(
+        {R.admin, R.ministry, R.auditor, R.export_office}
+    ),
+    ("footprint_profile", Action.write): frozenset({R.admin, R.ministry, R.export_office}),
+    # Incidents name people and places under investigation: not for traders or donors.
+    ("incident", Action.read): frozenset(
+        {R.admin, R.ministry, R.field_officer, R.export_office, R.auditor}
+    ),
+    ("incident", Action.write): frozenset({R.admin, R.ministry, R.field_officer, R.export_office}),
 }
 
 

@@ -32,6 +32,7 @@ from sqlmodel import col
 from backend.auth.models import Role
 from backend.auth.principal import Principal
 from backend.clock import utcnow
+from backend.controls.licences import LicenceFacts
 from backend.custody.models import (
     CustodyEvent,
     EventInput,
@@ -42,7 +43,6 @@ from backend.custody.models import (
     LotStatus,
     StockTake,
 )
-from backend.custody.rules import LicenceFacts
 from backend.registry.models import Licence
 
 ZERO = Decimal("0.000")

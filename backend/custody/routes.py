@@ -138,7 +138,9 @@ def list_lots(ctx: Context) -> Response:
 def open_lots(ctx: Context) -> Response:
     require(ctx.user, "custody_event", Action.write)
     body = parse_event(LotOpenIn, ctx.body)
-    event = service.record_event(session=ctx.session, principal=ctx.user, body=body)
+    event = service.record_event(
+        session=ctx.session, principal=ctx.user, body=body, settings=ctx.settings
+    )
     out = _event_out(ctx, event)
     made = queries.lots_by_id(
         ctx.session, [o.lot_id for o in queries.outputs_of(ctx.session, [event.id])[event.id]]
@@ -170,7 +172,9 @@ def get_lot(ctx: Context) -> Response:
 def create_event(ctx: Context) -> Response:
     require(ctx.user, "custody_event", Action.write)
     body = parse_event(CustodyEventIn, ctx.body)
-    event = service.record_event(session=ctx.session, principal=ctx.user, body=body)
+    event = service.record_event(
+        session=ctx.session, principal=ctx.user, body=body, settings=ctx.settings
+    )
     return JSON(_event_out(ctx, event), status_code=201)
 
 

@@ -7,26 +7,17 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from backend.auth.models import Role
 from backend.clock import as_utc
+from backend.controls.balance import carats_problem, stones_problem
 from backend.custody.models import EventKind, LotStatus
 from backend.errors import FieldError
-from backend.registry.models import LicenceKind, LicenceStatus
 
 CARAT = Decimal("0.001")
-# The finest step of a diamond scale: outputs may exceed inputs by this much, no more.
-SCALE_RESOLUTION = Decimal("0.001")
-# Losses above the larger of these need a reason (weighing and cleaning losses are normal).
-LOSS_SHARE = Decimal("0.005")
-LOSS_FLOOR = Decimal("0.02")
-# A purchase point this far outside the site it names is flagged (not refused). The lead may
-# move it into Settings; it is a constant here because custody owns no settings yet.
-PURCHASE_POINT_TOLERANCE_M = 500.0
-
 R = Role
 # Who may record each kind. Buyers and exporters act for their own organisation only.
 KIND_ROLES: dict[EventKind, frozenset[Role]] = {
@@ -89,52 +80,23 @@ def carats(value: Decimal) -> Decimal:
     return Decimal(value).quantize(CARAT)
 
 
-def loss_tolerance(inputs: Decimal) -> Decimal:
-    """max(0.5 % of the input, 0.02 ct): a loss up to this needs no reason."""
-    return max((inputs * LOSS_SHARE).quantize(CARAT), LOSS_FLOOR)
-
-
 def check_mass_balance(
     inputs: Decimal, outputs: Decimal, reason: str | None, *, pointer: str = "/outputs"
 ) -> list[FieldError]:
     """No transformation creates carats; a loss beyond the tolerance carries a reason."""
-    if outputs > inputs + SCALE_RESOLUTION:
-        return [
-            FieldError(
-                pointer,
-                f"outputs weigh {outputs} ct, more than the {inputs} ct that went in "
-                f"(scale resolution {SCALE_RESOLUTION} ct)",
-            )
-        ]
-    loss = inputs - outputs
-    if loss > loss_tolerance(inputs) and not (reason and reason.strip()):
-        return [
-            FieldError(
-                "/reason",
-                f"a loss of {loss} ct is above the tolerance of {loss_tolerance(inputs)} ct "
-                "(max 0.5 %, 0.02 ct); give the reason",
-            )
-        ]
-    return []
+    problem = carats_problem(inputs, outputs, reason)
+    if problem is None:
+        return []
+    where, detail = problem
+    return [FieldError(pointer if where == "outputs" else "/reason", detail)]
 
 
 def check_stones(
     inputs: int, outputs: int, breakage_declared: bool, reason: str | None
 ) -> list[FieldError]:
     """Stone counts are conserved unless breakage is declared (with a reason)."""
-    if inputs == outputs:
-        return []
-    if not breakage_declared:
-        return [
-            FieldError(
-                "/outputs",
-                f"outputs hold {outputs} stones, inputs {inputs}; stone counts are conserved "
-                "unless breakage_declared is true",
-            )
-        ]
-    if not (reason and reason.strip()):
-        return [FieldError("/reason", "declared breakage needs a reason")]
-    return []
+    problem = stones_problem(inputs, outputs, breakage_declared, reason)
+    return [] if problem is None else [FieldError(f"/{problem[0]}", problem[1])]
 
 
 def stock_after(stock: Decimal, taken: Decimal, added: Decimal) -> Decimal:
@@ -163,44 +125,6 @@ def check_size_classes(size_classes: dict[str, int] | None, stones: int) -> str 
 
 
 # --- licences -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LicenceFacts:
-    id: uuid.UUID
-    number: str
-    kind: str
-    status: str
-    valid_from: date
-    valid_to: date
-    fit_and_proper: bool | None
-
-
-def licence_problem(lic: LicenceFacts | None, kind: LicenceKind, on: date) -> str | None:
-    """Why a licence is not valid for `kind` on date `on`; None when it is."""
-    if lic is None:
-        return f"holds no {kind.value} licence"
-    if lic.kind != kind:
-        return f"licence {lic.number} is a {lic.kind} licence, not {kind.value}"
-    if lic.status != LicenceStatus.active:
-        return f"licence {lic.number} is {lic.status}"
-    if not lic.valid_from <= on <= lic.valid_to:
-        return f"licence {lic.number} is valid {lic.valid_from} to {lic.valid_to}, not on {on}"
-    if kind is not LicenceKind.artisanal_mining and lic.fit_and_proper is not True:
-        return f"licence {lic.number} lacks a fit-and-proper finding"
-    return None
-
-
-def best_licence(
-    candidates: Iterable[LicenceFacts], kind: LicenceKind, on: date, prefer: uuid.UUID | None = None
-) -> LicenceFacts | None:
-    """The licence to record: a valid one (the preferred one first), else the latest seen."""
-    found = [c for c in candidates if c.kind == kind]
-    found.sort(key=lambda c: (c.id != prefer, -c.valid_to.toordinal()))
-    for c in found:
-        if licence_problem(c, kind, on) is None:
-            return c
-    return max(found, key=lambda c: c.valid_to) if found else None
 
 
 def flag(code: str, detail: str) -> dict[str, str]:

@@ -24,6 +24,8 @@ from backend.auth.models import Role
 from backend.auth.permissions import Action, require
 from backend.auth.principal import Principal
 from backend.clock import utcnow
+from backend.controls.licences import best_licence, licence_problem, local_date
+from backend.controls.points import point_distance_m, point_problem
 from backend.custody import queries
 from backend.custody.chain import compute_hash
 from backend.custody.errors import ChainMoved, LicenceInvalid, LotUnavailable
@@ -42,18 +44,15 @@ from backend.custody.rules import (
     INPUT_STATUSES,
     KIND_ROLES,
     MARKS,
-    PURCHASE_POINT_TOLERANCE_M,
     TRANSFORMS,
     OriginKey,
     attribute,
-    best_licence,
     carats,
     check_mass_balance,
     check_size_classes,
     check_stock,
     check_stones,
     flag,
-    licence_problem,
     pool,
 )
 from backend.custody.schemas import (
@@ -90,10 +89,10 @@ from backend.registry.models import (
     Site,
     SiteStatus,
 )
+from backend.settings import Settings
 from backend.spatial import from_db, to_db
 from backend.sync import feed as sync_feed
 from backend.usecase import use_case
-from geodata import measure
 
 CLOCK_SKEW = timedelta(minutes=5)
 MONEY = Decimal("0.01")
@@ -264,7 +263,12 @@ def _draft_produce(session: Session, principal: Principal, body: ProduceIn, day:
 
 
 def _draft_purchase(
-    session: Session, principal: Principal, body: PurchaseIn, org: Organisation, day: date
+    session: Session,
+    principal: Principal,
+    body: PurchaseIn,
+    org: Organisation,
+    day: date,
+    settings: Settings,
 ) -> Draft:
     if org.kind != OrganisationKind.buying_office:
         raise field_error("/organisation_id", f"{org.name} is not a buying office")
@@ -274,15 +278,10 @@ def _draft_purchase(
     point = Point(*body.location.coordinates)
     site_shape = from_db(site.geometry)
     assert site_shape is not None
-    distance = measure.distance_m(point, site_shape)
-    if distance > PURCHASE_POINT_TOLERANCE_M:
-        flags.append(
-            flag(
-                "purchase_point_outside_site",
-                f"the purchase point is {distance:.0f} m from site {site.name} "
-                f"(tolerance {PURCHASE_POINT_TOLERANCE_M:.0f} m)",
-            )
-        )
+    distance = point_distance_m(point, site_shape)
+    off_site = point_problem(distance, site.name, settings.purchase_point_tolerance_m)
+    if off_site is not None:
+        flags.append(flag("purchase_point_outside_site", off_site))
     receipt_taken = session.scalars(
         select(col(CustodyEvent.id)).where(
             col(CustodyEvent.chain_id) == org.id,
@@ -466,7 +465,9 @@ def _draft_export_office(
     return draft
 
 
-def _draft(session: Session, principal: Principal, body: AnyEventIn, day: date) -> Draft:
+def _draft(
+    session: Session, principal: Principal, body: AnyEventIn, day: date, settings: Settings
+) -> Draft:
     if isinstance(body, ProduceIn):
         return _draft_produce(session, principal, body, day)
     export_office_kinds = (ValueIn, SealIn, ExportIn)
@@ -480,7 +481,7 @@ def _draft(session: Session, principal: Principal, body: AnyEventIn, day: date) 
         org = _acting_organisation(session, principal, body)
     licence_id = _valid_trade_licence(session, org, day, "/organisation_id", "the holder")
     if isinstance(body, PurchaseIn):
-        draft = _draft_purchase(session, principal, body, org, day)
+        draft = _draft_purchase(session, principal, body, org, day, settings)
     elif isinstance(body, TransferIn):
         draft = _draft_transfer(session, body, org, day)
     elif isinstance(body, AcceptIn):
@@ -653,8 +654,19 @@ def _commit(session: Session) -> None:
 
 
 @use_case
-def record_event(*, session: Session, principal: Principal, body: AnyEventIn) -> CustodyEvent:
-    """Check, flag, chain and store one custody event with its inputs, outputs and origins."""
+def record_event(
+    *,
+    session: Session,
+    principal: Principal,
+    body: AnyEventIn,
+    settings: Settings | None = None,
+) -> CustodyEvent:
+    """Check, flag, chain and store one custody event with its inputs, outputs and origins.
+
+    Licences are judged on the event's date in `settings.country_timezone`; without settings,
+    the defaults (`Settings()`) apply.
+    """
+    settings = settings or Settings()
     kind = EventKind(body.kind)
     require(principal, "custody_event", Action.write)
     if principal.role not in KIND_ROLES[kind]:
@@ -665,9 +677,9 @@ def record_event(*, session: Session, principal: Principal, body: AnyEventIn) ->
     now = utcnow()
     if body.occurred_at > now + CLOCK_SKEW:
         raise field_error("/occurred_at", "an event cannot be in the future")
-    day = body.occurred_at.astimezone(now.tzinfo).date()
+    day = local_date(body.occurred_at, settings.country_timezone)
     _check_correction(session, principal, body)
-    draft = _draft(session, principal, body, day)
+    draft = _draft(session, principal, body, day, settings)
     _check_new_ids(session, body, draft)
     _check_balance(draft, body)
     _check_time(session, draft, body)

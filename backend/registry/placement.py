@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from backend.errors import FieldError, OverlapRefused, field_error, from_geo_error
+from backend.errors import AppError, FieldError, OverlapRefused, field_error, from_geo_error
 from backend.registry import queries
 from backend.registry.models import Jurisdiction, JurisdictionLevel
 from backend.settings import Settings
@@ -98,6 +98,21 @@ def check_placement(
             )
     except GeoError as err:
         raise from_geo_error(err) from err
+
+
+def placement_problem(
+    session: Session, settings: Settings, geom: BaseGeometry, district_code: str
+) -> str | None:
+    """Why a geometry may not lie where it is (the refusal `check_placement` would make)."""
+    district = jurisdiction(session, district_code)
+    if district is None or district.level != JurisdictionLevel.district:
+        return f"{district_code} is not a known district"
+    try:
+        check_placement(session, settings, geom, district)
+    except AppError as err:
+        details = [e.detail for e in getattr(err, "errors", [])]
+        return "; ".join(details) or str(err)
+    return None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,10 @@ from backend.custody.schemas import CustodyEventIn, parse_event
 from backend.errors import AppError, FieldError, StaleVersion, from_geo_error
 from backend.insight import tasks as insight_tasks
 from backend.insight.models import InspectionTask
+from backend.incidents import service as incidents
+from backend.incidents.models import Incident
+from backend.incidents.queries import attachment_refs
+from backend.incidents.schemas import FollowUpIn, IncidentCreate
 from backend.registry import service
 from backend.registry.models import Jurisdiction, Licence, Miner, Organisation, Site, SiteVisit
 from backend.registry.schemas import (
@@ -348,7 +352,9 @@ class CustodyEventEntity(Entity):
         except AppError as err:
             raise rejected(err) from err
         return self.run(
-            lambda: custody.record_event(session=ctx.session, principal=ctx.actor, body=body)
+            lambda: custody.record_event(
+                session=ctx.session, principal=ctx.actor, body=body, settings=self.settings
+            )
         )
 
     def update(
@@ -365,6 +371,36 @@ class CustodyEventEntity(Entity):
             "append-only",
             "custody events are never deleted: record a correction "
             "(a new event with corrects_event_id) or a void event",
+        )
+
+
+class IncidentEntity(Entity):
+    """Field officers report incidents offline; an update op is a follow-up (a note, and
+    `status` closed or open), appended to the incident's history, never an edit of it."""
+
+    name, model, writable = "incident", Incident, True
+    # One by one: each report is checked and written by the incident use case itself.
+    create_many = None  # type: ignore[assignment]
+
+    def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
+        props = self.parse(IncidentCreate, {**fields, "id": str(record_id)})
+        return self.run(
+            lambda: incidents.report_incident(session=ctx.session, principal=ctx.actor, props=props)
+        )
+
+    def update(
+        self, ctx: ApplyContext, record_id: uuid.UUID, version: int, fields: dict[str, Any]
+    ) -> int:
+        props = self.parse(FollowUpIn, {**fields, "version": version})
+        return self.run(
+            lambda: incidents.follow_up(
+                session=ctx.session, principal=ctx.actor, incident_id=record_id, props=props
+            )
+        )
+
+    def delete(self, ctx: ApplyContext, record_id: uuid.UUID, version: int) -> int:
+        raise OpRejected(
+            "append-only", "incidents are never deleted: close one with a follow-up that says why"
         )
 
 
@@ -405,11 +441,23 @@ def missing_photos(session: Session) -> list[str]:
     )
 
 
+def missing_incident_files(session: Session) -> list[str]:
+    """Files incidents and their follow-ups name whose attachment has not arrived whole."""
+    from offline_sync.server.tables import SyncAttachment
+
+    done = set(
+        session.scalars(
+            select(col(SyncAttachment.sha256)).where(col(SyncAttachment.completed_at).isnot(None))
+        )
+    )
+    return [h for h in attachment_refs(session) if h not in done]
+
+
 def build_registry(settings: Settings) -> Registry:
     insight_tasks.install()
     registry = Registry(
         scopes_for=scopes_for,
-        missing_attachments=[missing_photos],
+        missing_attachments=[missing_photos, missing_incident_files],
         mirror_scopes=frozenset({TRADE}),
     )
     for entity in (
@@ -417,6 +465,7 @@ def build_registry(settings: Settings) -> Registry:
         SiteEntity,
         SiteVisitEntity,
         CustodyEventEntity,
+        IncidentEntity,
         LotEntity,
         LicenceEntity,
         JurisdictionEntity,

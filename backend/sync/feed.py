@@ -17,6 +17,9 @@ from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.custody.models import CustodyEvent, Lot
 from backend.custody.views import events_public, lot_public
+from backend.incidents.models import Incident
+from backend.incidents.queries import follow_ups
+from backend.incidents.views import incident_public
 from backend.registry import queries
 from backend.registry.models import (
     Jurisdiction,
@@ -98,6 +101,9 @@ def record_data(session: Session, row: Any) -> tuple[str, str, dict[str, Any]]:
             else district(row.district_code or "")
         )
         return "custody_event", scope, events_public(session, [row])[0]
+    if isinstance(row, Incident):
+        steps = follow_ups(session, [row.id]).get(row.id, [])
+        return "incident", district(row.district_code), incident_public(row, steps)
     raise TypeError(f"{type(row).__name__} is not syncable")
 
 

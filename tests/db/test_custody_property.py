@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from backend.controls.balance import SCALE_RESOLUTION
 from backend.custody import balance, chain, queries
 from backend.custody.models import CustodyEvent, EventInput, EventOutput, Lot, LotOrigin
-from backend.custody.rules import SCALE_RESOLUTION
 from backend.custody.schemas import (
     AcceptIn,
     ConsolidateIn,

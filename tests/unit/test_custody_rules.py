@@ -10,21 +10,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backend.controls.balance import loss_tolerance
+from backend.controls.licences import LicenceFacts, licence_problem
 from backend.custody import epcis
 from backend.custody.models import EventKind
 from backend.custody.rules import (
     INPUT_STATUSES,
     KIND_ROLES,
     ChainLink,
-    LicenceFacts,
     attribute,
     check_mass_balance,
     check_stock,
     check_stones,
     event_hash,
     event_payload,
-    licence_problem,
-    loss_tolerance,
     verify_chain,
 )
 from backend.registry.models import LicenceKind

@@ -1,0 +1,1 @@
+"""Control predicates that custody flags and evidence checks share: one definition each."""

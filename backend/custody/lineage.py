@@ -1,0 +1,241 @@
+"""Typed backward lineage of a lot: every ancestor lot, the events that made them, their flows.
+
+This is what the internal-control checks read: plain frozen dataclasses, loaded with a fixed
+number of queries whatever the size of the trace (each reuses one WITH RECURSIVE over
+event_output → event_input), never the API's string-formatted trace.
+
+Each lot is made by one event and used up by at most one, so the ancestry is a tree. Data that
+bypassed the write path may break that: a lot reached by two paths (`reached` > 1) or taken by
+two consuming events (`uses`) is kept as found, for the custody check to name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from backend.custody.models import CustodyEvent, EventInput, EventKind, EventOutput, Lot
+from backend.custody.trace import ancestors
+
+
+@dataclass(frozen=True)
+class LotLine:
+    id: uuid.UUID
+    tag: str
+    carats: Decimal
+    stone_count: int
+    size_classes: dict[str, int] | None
+    status: str
+    country_code: str
+    holder_organisation_id: uuid.UUID | None
+    holder_miner_id: uuid.UUID | None
+    created_by_event_id: uuid.UUID
+    usd_value: Decimal | None
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A lot going into (or out of) an event, with the carats and stones recorded there."""
+
+    lot_id: uuid.UUID
+    carats: Decimal
+    stone_count: int
+    consumed: bool = True
+
+
+@dataclass(frozen=True)
+class EventLine:
+    id: uuid.UUID
+    kind: str
+    occurred_at: datetime
+    organisation_id: uuid.UUID | None
+    organisation_licence_id: uuid.UUID | None
+    counterparty_organisation_id: uuid.UUID | None
+    counterparty_licence_id: uuid.UUID | None
+    site_id: uuid.UUID | None
+    miner_id: uuid.UUID | None
+    miner_licence_id: uuid.UUID | None
+    district_code: str | None
+    country_code: str
+    point: tuple[float, float] | None
+    distance_to_site_m: Decimal | None
+    usd_value: Decimal | None
+    reason: str | None
+    breakage_declared: bool
+    accepts_event_id: uuid.UUID | None
+    inputs: tuple[Flow, ...] = ()
+    outputs: tuple[Flow, ...] = ()
+
+
+@dataclass(frozen=True)
+class Use:
+    """An event that took an ancestor lot as input (inside the trace or not)."""
+
+    event_id: uuid.UUID
+    kind: str
+    occurred_at: datetime
+    organisation_id: uuid.UUID | None
+    counterparty_organisation_id: uuid.UUID | None
+    consumed: bool
+
+
+@dataclass(frozen=True)
+class Lineage:
+    lot: LotLine
+    lots: dict[uuid.UUID, LotLine]
+    events: dict[uuid.UUID, EventLine]
+    uses: dict[uuid.UUID, tuple[Use, ...]] = field(default_factory=dict)
+    reached: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> list[EventLine]:
+        """Events that name a site and a miner: purchases and production, oldest first."""
+        found = [e for e in self.events.values() if e.site_id is not None]
+        return sorted(found, key=lambda e: (e.occurred_at, e.id))
+
+    @property
+    def purchases(self) -> list[EventLine]:
+        return [e for e in self.sources if e.kind == EventKind.purchase]
+
+
+_EVENT_COLUMNS = (
+    col(CustodyEvent.id),
+    col(CustodyEvent.kind),
+    col(CustodyEvent.occurred_at),
+    col(CustodyEvent.organisation_id),
+    col(CustodyEvent.organisation_licence_id),
+    col(CustodyEvent.counterparty_organisation_id),
+    col(CustodyEvent.counterparty_licence_id),
+    col(CustodyEvent.site_id),
+    col(CustodyEvent.miner_id),
+    col(CustodyEvent.miner_licence_id),
+    col(CustodyEvent.district_code),
+    col(CustodyEvent.country_code),
+    func.ST_X(col(CustodyEvent.location)),
+    func.ST_Y(col(CustodyEvent.location)),
+    col(CustodyEvent.distance_to_site_m),
+    col(CustodyEvent.usd_value),
+    col(CustodyEvent.reason),
+    col(CustodyEvent.breakage_declared),
+    col(CustodyEvent.accepts_event_id),
+)
+
+
+def lineage(session: Session, lot_id: uuid.UUID) -> Lineage | None:
+    """The lot's full backward lineage, or None when there is no such lot."""
+    tree = ancestors(lot_id)
+    lot_rows = session.execute(
+        select(
+            col(Lot.id),
+            col(Lot.tag),
+            col(Lot.carats),
+            col(Lot.stone_count),
+            col(Lot.size_classes),
+            col(Lot.status),
+            col(Lot.country_code),
+            col(Lot.holder_organisation_id),
+            col(Lot.holder_miner_id),
+            col(Lot.created_by_event_id),
+            col(Lot.usd_value),
+        ).join(tree, tree.c.lot_id == col(Lot.id))
+    ).all()
+    lots: dict[uuid.UUID, LotLine] = {}
+    reached: dict[uuid.UUID, int] = defaultdict(int)
+    for row in lot_rows:
+        reached[row[0]] += 1
+        if row[0] not in lots:
+            lots[row[0]] = LotLine(*row)
+    if lot_id not in lots:
+        return None
+
+    made_by = (
+        select(col(EventOutput.event_id))
+        .join(tree, tree.c.lot_id == col(EventOutput.lot_id))
+        .scalar_subquery()
+    )
+    inputs: dict[uuid.UUID, list[Flow]] = defaultdict(list)
+    for event_id, in_lot, ct, stones, consumed in session.execute(
+        select(
+            col(EventInput.event_id),
+            col(EventInput.lot_id),
+            col(EventInput.carats),
+            col(EventInput.stone_count),
+            col(EventInput.consumed),
+        ).where(col(EventInput.event_id).in_(made_by))
+    ):
+        inputs[event_id].append(Flow(in_lot, ct, stones, consumed))
+    outputs: dict[uuid.UUID, list[Flow]] = defaultdict(list)
+    for event_id, out_lot, ct, stones in session.execute(
+        select(
+            col(EventOutput.event_id),
+            col(EventOutput.lot_id),
+            col(EventOutput.carats),
+            col(EventOutput.stone_count),
+        ).where(col(EventOutput.event_id).in_(made_by))
+    ):
+        outputs[event_id].append(Flow(out_lot, ct, stones))
+
+    events: dict[uuid.UUID, EventLine] = {}
+    for row in session.execute(select(*_EVENT_COLUMNS).where(col(CustodyEvent.id).in_(made_by))):
+        events[row[0]] = _event_line(row, inputs[row[0]], outputs[row[0]])
+
+    uses: dict[uuid.UUID, list[Use]] = defaultdict(list)
+    for used_lot, event_id, kind, at, org, counterparty, consumed in session.execute(
+        select(
+            col(EventInput.lot_id),
+            col(CustodyEvent.id),
+            col(CustodyEvent.kind),
+            col(CustodyEvent.occurred_at),
+            col(CustodyEvent.organisation_id),
+            col(CustodyEvent.counterparty_organisation_id),
+            col(EventInput.consumed),
+        )
+        .join(CustodyEvent, col(CustodyEvent.id) == col(EventInput.event_id))
+        .where(col(EventInput.lot_id).in_(select(tree.c.lot_id).scalar_subquery()))
+    ):
+        use = Use(event_id, kind, at, org, counterparty, consumed)
+        if use not in uses[used_lot]:
+            uses[used_lot].append(use)
+    return Lineage(
+        lot=lots[lot_id],
+        lots=lots,
+        events=events,
+        uses={
+            k: tuple(sorted(v, key=lambda u: (u.occurred_at, u.event_id))) for k, v in uses.items()
+        },
+        reached=dict(reached),
+    )
+
+
+def _event_line(row: Any, inputs: list[Flow], outputs: list[Flow]) -> EventLine:
+    x, y = row[12], row[13]
+    return EventLine(
+        id=row[0],
+        kind=row[1],
+        occurred_at=row[2],
+        organisation_id=row[3],
+        organisation_licence_id=row[4],
+        counterparty_organisation_id=row[5],
+        counterparty_licence_id=row[6],
+        site_id=row[7],
+        miner_id=row[8],
+        miner_licence_id=row[9],
+        district_code=row[10],
+        country_code=row[11],
+        point=None if x is None or y is None else (float(x), float(y)),
+        distance_to_site_m=row[14],
+        usd_value=row[15],
+        reason=row[16],
+        breakage_declared=bool(row[17]),
+        accepts_event_id=row[18],
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+    )

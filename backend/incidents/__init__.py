@@ -1,0 +1,1 @@
+"""Incidents: seizures, licence violations, armed-group presence and inspection findings."""
