@@ -1,4 +1,4 @@
-"""Command line: `python -m backend serve|migrate|create-user|seed-demo`."""
+"""Command line: serve, migrate, create-user, seed-demo, keygen, verify-certificate."""
 
 from __future__ import annotations
 
@@ -30,11 +30,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from backend.app import create_app
+    from backend.certificates.keys import KeyFileError
 
     settings = _settings()
     try:
         app = create_app(settings)
-    except schema.SchemaOutdated as err:
+    except (schema.SchemaOutdated, KeyFileError) as err:
         print(f"refusing to start: {err}", file=sys.stderr)
         return 2
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)
@@ -91,6 +92,27 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from backend.certificates.keys import existing_private_key, generate
+
+    directory = Path(args.dir)
+    path = existing_private_key(directory) if args.if_missing else None
+    if path is None:
+        path = generate(directory)
+        print(f"wrote {path} (and its public key beside it)", file=sys.stderr)
+    # Standard output is the file name alone, so `CERTIFICATE_KEY_FILES=$(… keygen)` works.
+    print(path)
+    return 0
+
+
+def cmd_verify_certificate(args: argparse.Namespace) -> int:
+    from backend.certificates import offline
+
+    return offline.main(["--public-key", args.public_key, args.payload])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +137,20 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "seed-demo", help="load the demo country (once; later runs change nothing)"
     ).set_defaults(run=cmd_seed_demo)
+    keygen = sub.add_parser(
+        "keygen", help="write a new Ed25519 certificate signing key; prints its file name"
+    )
+    keygen.add_argument("--dir", default="var/keys", help="directory for the key (var/keys)")
+    keygen.add_argument(
+        "--if-missing", action="store_true", help="print the newest existing key instead, if any"
+    )
+    keygen.set_defaults(run=cmd_keygen)
+    verify = sub.add_parser(
+        "verify-certificate", help="verify a certificate's QR payload offline with a public key"
+    )
+    verify.add_argument("--public-key", required=True, help="PEM public key or published key set")
+    verify.add_argument("payload", help="the text of the QR code (KPC1.…)")
+    verify.set_defaults(run=cmd_verify_certificate)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

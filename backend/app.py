@@ -24,6 +24,8 @@ from backend.api.routing import Endpoint, starlette_route
 from backend.audit.routes import router as audit_router
 from backend.auth.routes import authenticate
 from backend.auth.routes import router as auth_router
+from backend.certificates.keys import load_keyring
+from backend.certificates.routes import router as certificates_router
 from backend.custody.routes import router as custody_router
 from backend.db import make_engine, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
@@ -50,6 +52,7 @@ ROUTERS = (
     ogc_router,
     evidence_router,
     incidents_router,
+    certificates_router,
 )
 
 
@@ -62,6 +65,7 @@ class MethodNotAllowed(AppError):
 
 
 def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
+    keyring = load_keyring(settings.certificate_key_files)  # a bad key file stops start-up
     engine = make_engine(settings)
     if check_schema:
         schema.ensure_current(engine)
@@ -136,4 +140,5 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.sync_engine = engine_for(settings)
+    app.state.keyring = keyring
     return app

@@ -59,6 +59,13 @@ class Settings:
     # Production plausibility looks back this many days from the parcel's latest purchase.
     production_window_days: int = 365
 
+    # KP certificates: PEM Ed25519 key files, the first signs (see docs/certificates.md).
+    certificate_key_files: tuple[str, ...] = ()
+    certificate_issuing_authority: str = "National Kimberley Process Authority"
+    certificate_validity_days: int = 60
+    # A certificate with no import confirmation (return slip) after this many days is listed.
+    certificate_confirmation_days: int = 30
+
     def __post_init__(self) -> None:
         # A wrong zone name must stop the server at start, not fail a report later.
         try:
@@ -88,6 +95,15 @@ class Settings:
             values["map_tile_url"] = env["MAP_TILE_URL"]
         if env.get("MAP_TILE_ATTRIBUTION"):
             values["map_tile_attribution"] = env["MAP_TILE_ATTRIBUTION"]
+        if env.get("CERTIFICATE_KEY_FILES"):
+            names = env["CERTIFICATE_KEY_FILES"].replace(os.pathsep, ",").split(",")
+            values["certificate_key_files"] = tuple(n.strip() for n in names if n.strip())
+        if env.get("CERTIFICATE_ISSUING_AUTHORITY"):
+            values["certificate_issuing_authority"] = env["CERTIFICATE_ISSUING_AUTHORITY"]
+        if env.get("CERTIFICATE_VALIDITY_DAYS"):
+            values["certificate_validity_days"] = int(env["CERTIFICATE_VALIDITY_DAYS"])
+        if env.get("CERTIFICATE_CONFIRMATION_DAYS"):
+            values["certificate_confirmation_days"] = int(env["CERTIFICATE_CONFIRMATION_DAYS"])
         return cls(**values)  # type: ignore[arg-type]
 
     @property

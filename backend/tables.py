@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from backend.audit import models as audit_models
 from backend.auth import models as auth_models
+from backend.certificates import models as certificate_models
 from backend.custody import models as custody_models
 from backend.evidence import models as evidence_models
 from backend.incidents import models as incident_models
@@ -16,6 +17,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "audit_models",
     "auth_models",
+    "certificate_models",
     "custody_models",
     "evidence_models",
     "incident_models",

@@ -66,6 +66,15 @@ PERMISSIONS: dict[tuple[str, Action], frozenset[Role]] = {
         {R.admin, R.ministry, R.field_officer, R.export_office, R.auditor}
     ),
     ("incident", Action.write): frozenset({R.admin, R.ministry, R.field_officer, R.export_office}),
+    # Certificates: exporters are scoped to their own in certificates/queries.py; donors get
+    # counts only; verifying a certificate by number or payload is public.
+    ("certificate", Action.read): frozenset(
+        {R.admin, R.ministry, R.auditor, R.export_office, R.exporter}
+    ),
+    ("certificate", Action.write): frozenset({R.admin, R.export_office}),
+    ("certificate_counts", Action.read): frozenset(
+        {R.admin, R.ministry, R.auditor, R.export_office, R.donor}
+    ),
 }
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from backend.auth.models import Role
 from backend.auth.schemas import UserCreate
 from backend.auth.users import create_user
+from backend.certificates.keys import generate
 from backend.db import session_factory
 from backend.registry.models import Licence, LicenceStatus, Organisation, OrganisationKind, Site
 from backend.settings import Settings
@@ -101,7 +102,12 @@ def start_server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
 def server(
     engine: Engine, settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    key = generate(tmp_path_factory.mktemp("keys"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "CERTIFICATE_KEY_FILES": str(key),
+    }
     log = tmp_path_factory.mktemp("server") / "server.log"
     with start_server(env, free_port(), log) as base_url:
         yield base_url

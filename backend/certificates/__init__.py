@@ -1,0 +1,1 @@
+"""KP certificates: Annex I fields, gapless numbers, Ed25519 signatures, QR codes, printing."""
