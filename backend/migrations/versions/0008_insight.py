@@ -14,7 +14,7 @@ from alembic import op
 import backend.types
 
 revision = "0008"
-down_revision = "0003"
+down_revision = "0005"  # re-chained in the web branch after merging evidence
 branch_labels = None
 depends_on = None
 

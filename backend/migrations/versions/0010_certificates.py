@@ -13,7 +13,7 @@ from alembic import op
 import backend.types
 
 revision = "0010"
-down_revision = "0005"
+down_revision = "0008"  # re-chained in the web branch after merging insight
 branch_labels = None
 depends_on = None
 
