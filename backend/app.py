@@ -29,10 +29,10 @@ from backend.certificates.routes import router as certificates_router
 from backend.custody.routes import router as custody_router
 from backend.db import make_engine, session_factory
 from backend.errors import AppError, MalformedRequest, NotFound
-from backend.insight.routes import router as insight_router
-from backend.ogc.routes import router as ogc_router
 from backend.evidence.routes import router as evidence_router
 from backend.incidents.routes import router as incidents_router
+from backend.insight.routes import router as insight_router
+from backend.ogc.routes import router as ogc_router
 from backend.registry.routes import router as registry_router
 from backend.settings import Settings
 from backend.sync.routes import engine_for
@@ -93,6 +93,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
                     {"rel": "service-doc", "href": "/docs", "type": "text/html"},
                     {"rel": "health", "href": "/healthz"},
                     {"rel": "map", "href": "/map", "type": "text/html"},
+                    {"rel": "dashboard", "href": "/dashboard", "type": "text/html"},
+                    {"rel": "certificate-check", "href": "/certificates", "type": "text/html"},
                     {"rel": "sign-in", "href": "/signin", "type": "text/html"},
                 ],
             }
