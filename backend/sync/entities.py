@@ -22,12 +22,12 @@ from backend.custody import service as custody
 from backend.custody.models import CustodyEvent, Lot
 from backend.custody.schemas import CustodyEventIn, parse_event
 from backend.errors import AppError, FieldError, StaleVersion, from_geo_error
-from backend.insight import tasks as insight_tasks
-from backend.insight.models import InspectionTask
 from backend.incidents import service as incidents
 from backend.incidents.models import Incident
 from backend.incidents.queries import attachment_refs
 from backend.incidents.schemas import FollowUpIn, IncidentCreate
+from backend.insight import tasks as insight_tasks
+from backend.insight.models import InspectionTask
 from backend.registry import service
 from backend.registry.models import Jurisdiction, Licence, Miner, Organisation, Site, SiteVisit
 from backend.registry.schemas import (
