@@ -110,6 +110,8 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
                     {"rel": "service-doc", "href": "/docs", "type": "text/html"},
                     {"rel": "health", "href": "/healthz"},
                     {"rel": "map", "href": "/map", "type": "text/html"},
+                    {"rel": "dashboard", "href": "/dashboard", "type": "text/html"},
+                    {"rel": "certificate-check", "href": "/certificates", "type": "text/html"},
                     {"rel": "sign-in", "href": "/signin", "type": "text/html"},
                 ],
             }

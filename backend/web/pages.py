@@ -39,11 +39,11 @@ def _web(request: Request) -> Web:
     return web
 
 
-def _sign_in_first(request: Request) -> Response:
+def sign_in_first(request: Request) -> Response:
     return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
 
 
-def _error(request: Request, user: Principal | None, status: int, detail_key: str) -> Response:
+def error_page(request: Request, user: Principal | None, status: int, detail_key: str) -> Response:
     return page(
         _web(request),
         request,
@@ -77,15 +77,15 @@ def signin_form(request: Request) -> Response:
 
 async def signin(request: Request) -> Response:
     if not web_session.same_origin(request):
-        return await run_in_threadpool(_error, request, None, 403, "error.cross_site")
+        return await run_in_threadpool(error_page, request, None, 403, "error.cross_site")
     if request.headers.get("content-type", "").split(";")[0] != (
         "application/x-www-form-urlencoded"
     ):
-        return await run_in_threadpool(_error, request, None, 415, "error.form_expected")
+        return await run_in_threadpool(error_page, request, None, 415, "error.form_expected")
     try:
         raw = await read_body(request, FORM_LIMIT)
     except AppError:
-        return await run_in_threadpool(_error, request, None, 413, "error.form_too_large")
+        return await run_in_threadpool(error_page, request, None, 413, "error.form_too_large")
     form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
     username, password = form.get("username", "").strip(), form.get("password", "")
     target = web_session.safe_next(form.get("next"))
@@ -115,7 +115,7 @@ async def signin(request: Request) -> Response:
 
 async def signout(request: Request) -> Response:
     if not web_session.same_origin(request):
-        return await run_in_threadpool(_error, request, None, 403, "error.cross_site")
+        return await run_in_threadpool(error_page, request, None, 403, "error.cross_site")
     await run_in_threadpool(web_session.sign_out, request)
     response = RedirectResponse("/", status_code=303)
     web_session.clear_cookie(response, request)
@@ -125,7 +125,7 @@ async def signout(request: Request) -> Response:
 def map_page(request: Request) -> Response:
     user = web_session.current_user(request)
     if user is None:
-        return _sign_in_first(request)
+        return sign_in_first(request)
     web = _web(request)
     return page(
         web,
@@ -137,7 +137,14 @@ def map_page(request: Request) -> Response:
     )
 
 
-def _record_id(request: Request) -> uuid.UUID | None:
+def dashboard(request: Request) -> Response:
+    user = web_session.current_user(request)
+    if user is None:
+        return sign_in_first(request)
+    return page(_web(request), request, "dashboard.html", user=user)
+
+
+def record_id(request: Request) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(request.path_params["id"]))
     except ValueError:
@@ -147,15 +154,15 @@ def _record_id(request: Request) -> uuid.UUID | None:
 def site_page(request: Request) -> Response:
     user = web_session.current_user(request)
     if user is None:
-        return _sign_in_first(request)
-    site_id = _record_id(request)
+        return sign_in_first(request)
+    site_id = record_id(request)
     if site_id is None:
-        return _error(request, user, 404, "error.not_found")
+        return error_page(request, user, 404, "error.not_found")
     with web_session.sessions(request)() as session:
         stmt = registry_queries.sites(user, registry_queries.Filters())
         site = registry_queries.one(session, stmt, Site, site_id)
         if site is None:
-            return _error(request, user, 404, "error.not_found")
+            return error_page(request, user, 404, "error.not_found")
         licence = None
         if site.licence_id is not None:
             licences = registry_queries.licences(user, registry_queries.Filters())
@@ -174,16 +181,16 @@ def site_page(request: Request) -> Response:
 def lot_page(request: Request) -> Response:
     user = web_session.current_user(request)
     if user is None:
-        return _sign_in_first(request)
+        return sign_in_first(request)
     if not allowed(user, "trace", Action.read):
-        return _error(request, user, 403, "error.forbidden")
-    lot_id = _record_id(request)
+        return error_page(request, user, 403, "error.forbidden")
+    lot_id = record_id(request)
     if lot_id is None:
-        return _error(request, user, 404, "error.not_found")
+        return error_page(request, user, 404, "error.not_found")
     with web_session.sessions(request)() as session:
         lot = custody_queries.one_lot(session, user, lot_id)
         if lot is None:
-            return _error(request, user, 404, "error.not_found")
+            return error_page(request, user, 404, "error.not_found")
         backward: dict[str, Any] = trace.backward(session, user, lot_id, with_path=True)
     path = sorted(backward["path"] or [], key=lambda s: (-s["depth"], s["occurred_at"]))
     return page(_web(request), request, "lot.html", user=user, lot=lot, trace=backward, path=path)
@@ -195,12 +202,20 @@ def lot_lookup(request: Request) -> Response:
     try:
         return RedirectResponse(f"/lots/{uuid.UUID(raw)}", status_code=303)
     except ValueError:
-        return _error(request, web_session.current_user(request), 404, "error.not_a_lot_id")
+        return error_page(request, web_session.current_user(request), 404, "error.not_a_lot_id")
 
 
 def routes() -> list[BaseRoute]:
+    # Imported here: these pages read features above custody, which import this module's
+    # helpers in turn.
+    from backend.web import certificate_page, evidence_page
+
     return [
         Route("/docs", docs),
+        Route("/dashboard", dashboard),
+        Route("/certificates", certificate_page.lookup),
+        Route("/certificates/{number}", certificate_page.certificate),
+        Route("/lots/{id}/evidence", evidence_page.evidence),
         Route("/signin", signin_form, methods=["GET"]),
         Route("/signin", signin, methods=["POST"]),
         Route("/signout", signout, methods=["POST"]),

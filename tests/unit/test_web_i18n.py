@@ -27,9 +27,9 @@ def test_every_key_the_templates_and_scripts_use_is_in_the_catalogue() -> None:
     keys = set(load()["en"].messages)
     used: set[str] = set()
     for path in TEMPLATES:
-        used |= set(re.findall(r"\bt\('([a-z_]+\.[a-z_]+)'", path.read_text()))
+        used |= set(re.findall(r"\bt\('([a-z_]+\.[a-z_]+)'\s*[,)]", path.read_text()))
     for path in SCRIPTS:
-        used |= set(re.findall(r'\bt\("([a-z_]+\.[a-z_]+)"', path.read_text()))
+        used |= set(re.findall(r'\bt\("([a-z_]+\.[a-z_]+)"\s*[,)]', path.read_text()))
     assert used, "the pattern found no use at all"
     assert used - keys == set()
     # Dynamic keys: every enum value the pages translate by prefix has an entry.
@@ -45,6 +45,15 @@ def test_every_key_the_templates_and_scripts_use_is_in_the_catalogue() -> None:
         ("site_status", SiteStatus),
     ):
         assert {f"{prefix}.{v.value}" for v in enum} <= keys, prefix
+    for prefix, values in (
+        ("cert.state_", ("valid", "voided", "unknown")),
+        ("ev.v_", ("pass", "warn", "fail")),
+        ("ev.overall_", ("pass", "warn", "fail")),
+        ("dash.m_", ("purchases", "purchases_inside_licensed_site", "sites_visited")),
+        ("spot.r_", ("flagged", "over_capacity", "over_production", "unvisited", "silent")),
+        ("cert.payload_", ("format", "unknown_key", "signature", "no_crypto", "other_number")),
+    ):
+        assert {prefix + v for v in values} <= keys, prefix
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)

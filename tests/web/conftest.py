@@ -57,7 +57,13 @@ def screenshots() -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[webdriver.Chrome]:
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser saves files (CSV downloads), without asking."""
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="session")
+def browser(downloads: Path) -> Iterator[webdriver.Chrome]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail("Debian's chromium and chromium-driver are needed: apt-get install them")
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
@@ -78,8 +84,12 @@ def browser() -> Iterator[webdriver.Chrome]:
         "--lang=en-GB",
     ):
         options.add_argument(flag)
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(90)
     try:
         yield driver
     finally:
@@ -130,6 +140,19 @@ def axe_violations(driver: webdriver.Chrome, exclude: tuple[str, ...] = ()) -> l
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+def issue_certificate(api: Api, origin: dict[str, Any]) -> dict[str, Any]:
+    """A sealed export lot with a passing evidence report, certified by the export office."""
+    from tests.e2e.test_certificates_api import evidence, sealed_lots, shipment
+
+    lot = sealed_lots(api, origin)[0]
+    evidence(api, lot)
+    with api.client("export_office") as office:
+        r = office.post("/api/v1/certificates", json=shipment(lot))
+    assert r.status_code == 201, r.text
+    cert: dict[str, Any] = r.json()
+    return cert
 
 
 def username(users: Api, role: str) -> str:

@@ -14,6 +14,7 @@
   var districtSelect = document.getElementById("f-district");
   var licenceSelect = document.getElementById("f-licence");
   var tableBody = document.querySelector("#sites-table tbody");
+  var periodSelect = document.getElementById("f-period");
 
   var map = L.map(node, {
     zoomSnap: 0.25, zoomControl: false, attributionControl: Boolean(node.dataset.tileUrl)
@@ -34,6 +35,41 @@
   var licenceLayer = L.layerGroup().addTo(map);
   var siteLayer = L.layerGroup().addTo(map);
   var districtsByCode = {};
+  var spotLayer = L.layerGroup().addTo(map);
+  var siteCentres = {};
+  var SUPERVISORS = ["admin", "ministry", "field_officer", "auditor"];
+
+  /* Supervisors see the district's spot-check plan: the sites ranked by risk, with reasons. */
+  async function refreshSpotChecks(district) {
+    var section = document.getElementById("spot-checks");
+    var list = section.querySelector("ol");
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    spotLayer.clearLayers();
+    section.hidden = true;
+    if (!district || SUPERVISORS.indexOf(node.dataset.role) < 0) { return; }
+    var response = await fetch("/api/v1/insight/spot-checks?district=" +
+      encodeURIComponent(district), { credentials: "same-origin",
+      headers: { Accept: "application/json" } });
+    if (!response.ok) { return; }
+    var plan = await response.json();
+    plan.sites.filter(function (s) { return Number(s.score) > 0; }).slice(0, 10)
+      .forEach(function (s) {
+        var item = document.createElement("li");
+        item.setAttribute("data-site", s.site_id);
+        var link = text("a", s.name || s.site_id);
+        link.href = "/sites/" + s.site_id;
+        item.appendChild(link);
+        item.appendChild(document.createTextNode(" · " + t("spot.score", { score: s.score }) +
+          " · " + s.reasons.map(function (r) { return t("spot.r_" + r.code); }).join(", ")));
+        list.appendChild(item);
+        if (siteCentres[s.site_id]) {
+          spotLayer.addLayer(L.circleMarker(siteCentres[s.site_id], {
+            className: "spot-check", radius: 10, weight: 3, fill: false, interactive: false
+          }));
+        }
+      });
+    section.hidden = list.children.length === 0;
+  }
 
   /* Every page of a collection: follow the `next` links the API gives. */
   async function getAll(url) {
@@ -101,18 +137,93 @@
     return d ? d.properties.name + " (" + code + ")" : (code || "—");
   }
 
+  var districtGeo = null;
+  var production = {};  /* district code -> carats bought in the chosen period */
+  var SHADES = ["#fee391", "#fec44f", "#fe9929", "#d95f0e", "#993404"];
+
+  function districtPopup(f) {
+    var box = document.createElement("div");
+    box.appendChild(text("strong", districtName(f.properties.code)));
+    if (periodSelect.value) {
+      var carats = production[f.properties.code] || "0";
+      box.appendChild(text("p", t("map.district_production", {
+        period: periodSelect.value, carats: Number(carats).toLocaleString(document.documentElement.lang)
+      })));
+    }
+    return box;
+  }
+
   function drawBoundaries(country, districts) {
     L.geoJSON(country, {
       interactive: false,
       style: { className: "country", color: "#1a1a1a", weight: 2, fill: true,
                fillColor: "#f4efe4", fillOpacity: 1 }
     }).addTo(countryLayer);
-    L.geoJSON(districts, {
+    districtGeo = L.geoJSON(districts, {
       style: { className: "district", color: "#555555", weight: 1, fillOpacity: 0 },
       onEachFeature: function (f, layer) {
-        layer.bindPopup(text("strong", districtName(f.properties.code)));
+        layer.bindPopup(function () { return districtPopup(f); });
       }
     }).addTo(districtLayer);
+    districtGeo.eachLayer(function (layer) {
+      var el = layer.getElement && layer.getElement();
+      if (el) { el.setAttribute("data-code", layer.feature.properties.code); }
+    });
+  }
+
+  /* Production shading: carats bought per district in one quarter, in five equal classes. */
+  function shade() {
+    var legend = document.getElementById("shading-legend");
+    var list = legend.querySelector("ul");
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    var values = Object.keys(production).map(function (k) { return Number(production[k]); });
+    var max = Math.max.apply(null, values.concat([0]));
+    districtGeo.eachLayer(function (layer) {
+      var code = layer.feature.properties.code;
+      var carats = Number(production[code] || 0);
+      var shaded = Boolean(periodSelect.value) && carats > 0 && max > 0;
+      var cls = shaded ? Math.min(SHADES.length - 1, Math.floor(carats / max * SHADES.length)) : -1;
+      layer.setStyle({ fillColor: shaded ? SHADES[cls] : "#000000", fillOpacity: shaded ? 0.7 : 0 });
+      var el = layer.getElement && layer.getElement();
+      if (el) {
+        el.setAttribute("data-carats", periodSelect.value ? String(production[code] || "0") : "");
+      }
+    });
+    legend.hidden = !periodSelect.value;
+    if (!periodSelect.value) { return; }
+    SHADES.forEach(function (colour, i) {
+      var item = document.createElement("li");
+      var swatch = text("span", "", "swatch");
+      swatch.style.background = colour;
+      swatch.style.borderColor = "#555555";
+      swatch.setAttribute("aria-hidden", "true");
+      item.appendChild(swatch);
+      item.appendChild(document.createTextNode(t("map.shading_class", {
+        low: (max * i / SHADES.length).toFixed(2), high: (max * (i + 1) / SHADES.length).toFixed(2)
+      })));
+      list.appendChild(item);
+    });
+  }
+
+  async function refreshProduction() {
+    production = {};
+    var period = periodSelect.value;
+    if (period) {
+      var response = await fetch("/api/v1/insight/statistics?by=district&period=quarter&from=" +
+        period + "&to=" + period, { credentials: "same-origin",
+        headers: { Accept: "application/json" } });
+      if (response.ok) {
+        var body = await response.json();
+        body.items.forEach(function (row) {
+          if (row.district) { production[row.district] = row.carats; }
+        });
+      }
+    }
+    shade();
+    var total = Object.keys(production).reduce(function (sum, k) {
+      return sum + Number(production[k]);
+    }, 0);
+    node.dataset.production = period ? String(total) : "";
   }
 
   function drawLicences(licences) {
@@ -137,7 +248,8 @@
     sites.forEach(function (f) {
       var licence = f.properties.licence_id ? licenceById[f.properties.licence_id] : null;
       var shape = L.geoJSON(f, { style: { className: "site-area", weight: 1 } });
-      var marker = L.circleMarker(shape.getBounds().getCenter(), {
+      siteCentres[f.id] = shape.getBounds().getCenter();
+      var marker = L.circleMarker(siteCentres[f.id], {
         className: "site", radius: 5, weight: 1
       });
       marker.bindPopup(function () { return sitePopup(f, licence); });
@@ -158,6 +270,19 @@
     });
   }
 
+  function quarterKeys(count) {
+    var now = new Date();
+    var year = now.getUTCFullYear();
+    var q = Math.floor(now.getUTCMonth() / 3) + 1;
+    var out = [];
+    for (var i = 0; i < count; i++) {
+      out.push(year + "-Q" + q);
+      q -= 1;
+      if (q === 0) { q = 4; year -= 1; }
+    }
+    return out;
+  }
+
   var generation = 0;
   async function refresh() {
     var mine = ++generation;
@@ -167,12 +292,14 @@
     node.setAttribute("aria-busy", "true");
     try {
       var results = await Promise.all([
+        refreshProduction().then(function () { return null; }),
         getAll(query("/api/v1/licences", {
           kind: "artisanal_mining", district: district, status: licenceStatus, limit: "1000"
         })),
         getAll(query("/api/v1/sites", { district: district, limit: "1000" }))
       ]);
       if (mine !== generation) { return; }
+      results.shift();
       var licences = results[0];
       var licenceById = {};
       licences.forEach(function (l) { licenceById[l.id] = l; });
@@ -182,6 +309,7 @@
       }) : results[1];
       drawLicences(licences);
       drawSites(sites, licenceById);
+      await refreshSpotChecks(district);
       var d = district && districtsByCode[district];
       if (d && d.geometry) {
         map.fitBounds(L.geoJSON(d).getBounds(), { padding: [8, 8] });
@@ -220,7 +348,14 @@
       status.textContent = t("map.failed");
       return;
     }
+    quarterKeys(8).forEach(function (key) {
+      var option = document.createElement("option");
+      option.value = key;
+      option.textContent = key;
+      periodSelect.appendChild(option);
+    });
     districtSelect.addEventListener("change", refresh);
+    periodSelect.addEventListener("change", refresh);
     licenceSelect.addEventListener("change", refresh);
     await refresh();
   }
