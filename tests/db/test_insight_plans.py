@@ -3,7 +3,7 @@ reach the officers' feed and close when a visit is recorded for their site."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,10 +11,14 @@ from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.audit.models import AuditEntry
 from backend.auth.models import Role, UserDistrict
 from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.errors import Forbidden, ValidationFailed
+from backend.incidents import service as incident_service
+from backend.incidents.models import Incident, IncidentKind
+from backend.incidents.schemas import IncidentCreate
 from backend.insight import aggregates, coverage, nonreporting, spotcheck, tasks
 from backend.insight.models import InspectionTask
 from backend.registry import service
@@ -217,3 +221,51 @@ def test_only_supervisors_issue_tasks_and_only_to_an_officer_of_the_district(
         )
     assert err.value.errors[0].pointer == "/officer_id"
     assert session.scalars(select(InspectionTask)).all() == []
+
+
+def test_an_incident_reported_at_a_task_site_closes_the_task_but_an_earlier_one_does_not(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    officer, ministry = _officer(session)
+    (task,) = tasks.issue(
+        session=session,
+        principal=ministry,
+        district_code=D,
+        officer_id=officer.user_id,
+        top=1,
+        window=spotcheck.Window(now=utcnow(), days=90, unvisited_days=90),
+    )
+    assert task.site_id is not None
+
+    def report(occurred_at: datetime) -> Incident:
+        return incident_service.report_incident(
+            session=session,
+            principal=officer,
+            props=IncidentCreate(
+                kind=IncidentKind.licence_violation,
+                occurred_at=occurred_at,
+                summary="digging outside the licence area",
+                site_id=task.site_id,
+            ),
+        )
+
+    report(task.issued_at - timedelta(days=1))  # before the task: it stays open
+    session.refresh(task)
+    assert task.status == "open"
+    found = report(utcnow())
+    session.refresh(task)
+    assert task.status == "closed" and task.closed_by_visit_id is None
+    entry = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.entity_type == "inspection_task",
+            AuditEntry.entity_id == str(task.id),
+            AuditEntry.action == "close",
+        )
+    ).one()
+    assert str(found.id) in (entry.reason or "")
+    versions = session.scalars(
+        select(SyncChange.version).where(
+            SyncChange.entity == "inspection_task", SyncChange.record_id == task.id
+        )
+    ).all()
+    assert versions == [2]
