@@ -60,6 +60,11 @@ def test_coverage_per_district_equals_the_hand_figures(
         "share_purchases_inside_licensed_site": Decimal("0.7500"),
         "sites_not_visited": 2,
         "unvisited_days": 90,
+        "exported_carats": Decimal("15.000"),  # E1 12 ct + E2 3 ct, no evidence reports yet
+        "exported_carats_with_passing_evidence": Decimal("0.000"),
+        "share_exported_carats_with_passing_evidence": Decimal("0.0000"),
+        "exported_carats_overridden": Decimal("0.000"),
+        "exported_carats_without_evidence": Decimal("15.000"),
     }
     trend = coverage.trends(
         session, principal(Role.donor), first="2019-Q1", last="2019-Q2", district=D
@@ -77,6 +82,36 @@ def test_coverage_per_district_equals_the_hand_figures(
         ("2019-Q1", 2, 2, 1, 20),
         ("2019-Q2", 1, 0, 0, 0),
     ]
+
+
+def test_coverage_share_of_exported_carats_with_passing_evidence_equals_the_hand_figures(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    insight_data.certify(session, fixed)
+    (row,) = coverage.snapshot(
+        session, principal(Role.donor), now=utcnow(), unvisited_days=90, district=D
+    )
+    # E1's latest report warns (an earlier one failed): 12 of 15 ct pass; E2 fails, overridden.
+    assert (
+        row["exported_carats"],
+        row["exported_carats_with_passing_evidence"],
+        row["share_exported_carats_with_passing_evidence"],
+        row["exported_carats_overridden"],
+        row["exported_carats_without_evidence"],
+    ) == (Decimal("15.000"), Decimal("12.000"), Decimal("0.8000"), Decimal("3.000"), Decimal("0"))
+    trend = coverage.trends(
+        session, principal(Role.donor), first="2019-Q1", last="2019-Q4", district=D
+    )
+    assert [
+        (t["quarter"], t["exported_carats"], t["share_exported_carats_with_passing_evidence"])
+        for t in trend
+    ] == [
+        ("2019-Q1", Decimal("12.000"), Decimal("1.0000")),
+        ("2019-Q2", Decimal("0.000"), None),
+        ("2019-Q3", Decimal("0.000"), None),
+        ("2019-Q4", Decimal("3.000"), Decimal("0.0000")),
+    ]
+    assert trend[3]["exported_carats_overridden"] == Decimal("3.000")
 
 
 def test_an_officer_sees_coverage_of_her_districts_only(
