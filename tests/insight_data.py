@@ -280,10 +280,10 @@ def _lot_of(session: Session, ev: CustodyEvent) -> Lot:
 def certify(session: Session, f: Fixed) -> Issued:
     """Evidence reports and certificates over `build`'s exports (docs/insight.md):
 
-        E1 lot: report fail (2019-03-01), then warn (2019-03-20); certificate C1 (7102.31, BE,
-                12.00 ct, 1500.00 USD) voided, replaced by C2 (7102.31, BE, 12.00 ct, 1400.00 USD)
-        E2 lot: report fail (2019-10-30) with an override; no certificate
-        L3 lot (never exported): report pass; certificate C3 (7102.10, AE, 2.00 ct, 300.00 USD)
+    E1 lot: report fail (2019-03-01), then warn (2019-03-20); certificate C1 (7102.31, BE,
+            12.00 ct, 1500.00 USD) voided, replaced by C2 (7102.31, BE, 12.00 ct, 1400.00 USD)
+    E2 lot: report fail (2019-10-30) with an override; no certificate
+    L3 lot (never exported): report pass; certificate C3 (7102.10, AE, 2.00 ct, 300.00 USD)
     """
     from backend.certificates.models import Certificate, CertificateStatus
     from backend.evidence.models import EvidenceOverride, EvidenceReport

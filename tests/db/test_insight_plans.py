@@ -3,6 +3,7 @@ reach the officers' feed and close when a visit is recorded for their site."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -15,7 +16,9 @@ from backend.audit.models import AuditEntry
 from backend.auth.models import Role, UserDistrict
 from backend.auth.principal import Principal
 from backend.clock import utcnow
+from backend.custody.models import CustodyEvent, EventInput, EventOutput, Lot
 from backend.errors import Forbidden, ValidationFailed
+from backend.evidence.models import EvidenceReport
 from backend.incidents import service as incident_service
 from backend.incidents.models import Incident, IncidentKind
 from backend.incidents.schemas import IncidentCreate
@@ -304,3 +307,117 @@ def test_an_incident_reported_at_a_task_site_closes_the_task_but_an_earlier_one_
         )
     ).all()
     assert versions == [2]
+
+
+def test_spot_check_plan_adds_evidence_of_contributed_parcels_and_open_incidents(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    def made_by(event: str) -> Lot:
+        lot_id = session.scalars(
+            select(EventOutput.lot_id).where(EventOutput.event_id == fixed.events[event].id)
+        ).one()
+        lot = session.get(Lot, lot_id)
+        assert lot is not None
+        return lot
+
+    p1, p2, p3 = made_by("P1"), made_by("P2"), made_by("P3")
+    # A parcel of P1 (S1, B1) and P3 (S2, B1) fails; P2's own lot (S1, B2) warns.
+    mix = CustodyEvent(
+        kind="transfer",
+        occurred_at=datetime(2019, 9, 1, 12, tzinfo=UTC),
+        organisation_id=fixed.x.id,
+        recorded_by=fixed.user.id,
+        country_code="SL",
+        chain_id=fixed.x.id,
+        chain_seq=5000,
+        hash="f" * 64,
+    )
+    session.add(mix)
+    session.flush()
+    for lot in (p1, p3):
+        session.add(
+            EventInput(
+                event_id=mix.id, lot_id=lot.id, carats=lot.carats, stone_count=1, consumed=True
+            )
+        )
+    parcel = Lot(
+        tag="T-PARCEL",
+        carats=Decimal("12.250"),
+        stone_count=7,
+        country_code="SL",
+        created_by_event_id=mix.id,
+    )
+    session.add(parcel)
+    session.flush()
+    session.add(EventOutput(event_id=mix.id, lot_id=parcel.id, carats=parcel.carats, stone_count=7))
+    for lot, verdict, when in (
+        (parcel, "pass", datetime(2019, 9, 2, tzinfo=UTC)),
+        (parcel, "fail", datetime(2019, 9, 3, tzinfo=UTC)),  # the latest one counts
+        (p2, "warn", datetime(2019, 9, 4, tzinfo=UTC)),
+        (p1, "fail", datetime(2019, 9, 5, tzinfo=UTC)),
+        (p1, "pass", datetime(2019, 9, 6, tzinfo=UTC)),  # P1 itself passes in the end
+    ):
+        session.add(
+            EvidenceReport(
+                lot_id=lot.id,
+                computed_at=when,
+                verdict=verdict,
+                checks=[],
+                data_version="-",
+                digest=hashlib.sha256(f"{lot.id}{when}".encode()).hexdigest(),
+            )
+        )
+    for site, org, status in (
+        (fixed.s2, None, "open"),
+        (None, fixed.b2, "open"),
+        (fixed.s1, None, "closed"),
+    ):
+        session.add(
+            Incident(
+                kind="licence_violation",
+                status=status,
+                occurred_at=datetime(2019, 10, 1, 12, tzinfo=UTC),
+                district_code=D,
+                site_id=None if site is None else site.id,
+                organisation_id=None if org is None else org.id,
+                summary="-",
+                reported_by=fixed.user.id,
+            )
+        )
+    session.commit()
+    plan = spotcheck.plan(session, D, spotcheck.Window(now=END_2019, days=365, unvisited_days=90))
+    ranked = [(r["name"], r["score"], [x["code"] for x in r["reasons"]]) for r in plan["sites"]]
+    # S2: 55 as before + its purchase P3 is in the failing parcel (30) + an open incident (30).
+    # S1: 48.33 + P1 in the failing parcel (30) + P2's lot warns (10); its incident is closed.
+    assert ranked == [
+        (
+            "Insight S2",
+            Decimal("115.00"),
+            ["over_production", "unvisited", "unlicensed", "evidence_fail", "incident"],
+        ),
+        (
+            "Insight S1",
+            Decimal("88.33"),
+            ["flagged", "over_production", "unvisited", "evidence_fail", "evidence_warn"],
+        ),
+    ]
+    s1 = plan["sites"][1]["reasons"]
+    assert "T-PARCEL" in s1[3]["text"] and p2.tag in s1[4]["text"]
+    assert "licence_violation since 2019-10-01" in plan["sites"][0]["reasons"][4]["text"]
+    buyers = {
+        r["organisation_id"]: (r["score"], [x["code"] for x in r["reasons"]])
+        for r in plan["buyers"]
+    }
+    assert buyers == {
+        fixed.b1.id: (Decimal("30.00"), ["evidence_fail"]),
+        fixed.b2.id: (Decimal("80.00"), ["flagged", "evidence_warn", "incident"]),
+    }
+    # Reports computed before the window do not count.
+    late = spotcheck.plan(
+        session, D, spotcheck.Window(now=datetime(2020, 12, 31, tzinfo=UTC), days=90)
+    )
+    assert all(
+        x["code"] not in ("evidence_fail", "evidence_warn")
+        for r in late["sites"] + late["buyers"]
+        for x in r["reasons"]
+    )
