@@ -27,7 +27,9 @@ from decimal import Decimal
 from typing import Any
 
 from shapely.geometry import Point, box
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.auth.models import Role, User
 from backend.custody.models import CustodyEvent, EventInput, EventOutput, Lot, LotStatus
@@ -269,9 +271,9 @@ class Issued:
 
 
 def _lot_of(session: Session, ev: CustodyEvent) -> Lot:
-    from sqlalchemy import select
-
-    lot_id = session.scalars(select(EventInput.lot_id).where(EventInput.event_id == ev.id)).one()
+    lot_id = session.scalars(
+        select(col(EventInput.lot_id)).where(col(EventInput.event_id) == ev.id)
+    ).one()
     lot = session.get(Lot, lot_id)
     assert lot is not None
     return lot

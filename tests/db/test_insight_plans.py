@@ -11,6 +11,7 @@ import pytest
 from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.audit.models import AuditEntry
 from backend.auth.models import Role, UserDistrict
@@ -314,7 +315,9 @@ def test_spot_check_plan_adds_evidence_of_contributed_parcels_and_open_incidents
 ) -> None:
     def made_by(event: str) -> Lot:
         lot_id = session.scalars(
-            select(EventOutput.lot_id).where(EventOutput.event_id == fixed.events[event].id)
+            select(col(EventOutput.lot_id)).where(
+                col(EventOutput.event_id) == fixed.events[event].id
+            )
         ).one()
         lot = session.get(Lot, lot_id)
         assert lot is not None
