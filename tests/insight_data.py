@@ -27,7 +27,9 @@ from decimal import Decimal
 from typing import Any
 
 from shapely.geometry import Point, box
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.auth.models import Role, User
 from backend.custody.models import CustodyEvent, EventInput, EventOutput, Lot, LotStatus
@@ -257,3 +259,100 @@ def build(session: Session, district: str = DISTRICT, year: int = YEAR) -> Fixed
         )
     session.commit()
     return f
+
+
+@dataclass
+class Issued:
+    """What `certify` adds: the E1/E2 lots' reports and certificates, and a stray lot's."""
+
+    lots: dict[str, Lot]
+    reports: dict[str, Any]
+    certificates: dict[str, Any]
+
+
+def _lot_of(session: Session, ev: CustodyEvent) -> Lot:
+    lot_id = session.scalars(
+        select(col(EventInput.lot_id)).where(col(EventInput.event_id) == ev.id)
+    ).one()
+    lot = session.get(Lot, lot_id)
+    assert lot is not None
+    return lot
+
+
+def certify(session: Session, f: Fixed) -> Issued:
+    """Evidence reports and certificates over `build`'s exports (docs/insight.md):
+
+    E1 lot: report fail (2019-03-01), then warn (2019-03-20); certificate C1 (7102.31, BE,
+            12.00 ct, 1500.00 USD) voided, replaced by C2 (7102.31, BE, 12.00 ct, 1400.00 USD)
+    E2 lot: report fail (2019-10-30) with an override; no certificate
+    L3 lot (never exported): report pass; certificate C3 (7102.10, AE, 2.00 ct, 300.00 USD)
+    """
+    from backend.certificates.models import Certificate, CertificateStatus
+    from backend.evidence.models import EvidenceOverride, EvidenceReport
+
+    def at(m: int, d: int) -> datetime:
+        return datetime(YEAR, m, d, 12, 0, tzinfo=UTC)
+
+    lots = {"E1": _lot_of(session, f.events["E1"]), "E2": _lot_of(session, f.events["E2"])}
+    src = _event(session, f, "L3-src", kind="accept", occurred_at=at(6, 1), organisation_id=f.x.id)
+    lots["L3"] = _out(session, src, "2.000", 1, holder_organisation_id=f.x.id, usd_value=300)
+    reports: dict[str, Any] = {}
+    for name, lot, verdict, when in (
+        ("E1-fail", "E1", "fail", at(3, 1)),
+        ("E1", "E1", "warn", at(3, 20)),
+        ("E2", "E2", "fail", at(10, 30)),
+        ("L3", "L3", "pass", at(6, 2)),
+    ):
+        reports[name] = EvidenceReport(
+            lot_id=lots[lot].id,
+            computed_at=when,
+            verdict=verdict,
+            checks=[{"id": "custody", "verdict": verdict, "sentence": "-", "records": []}],
+            data_version="-",
+            digest=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
+        )
+        session.add(reports[name])
+    session.flush()
+    session.add(
+        EvidenceOverride(
+            report_id=reports["E2"].id, reason="test", decided_by=f.user.id, purpose="test"
+        )
+    )
+    certs: dict[str, Any] = {}
+    for name, lot, hs, dest, carats, usd, when, status in (
+        ("C1", "E1", "7102.31", "BE", "12.00", "1500.00", at(3, 25), CertificateStatus.voided),
+        ("C2", "E1", "7102.31", "BE", "12.00", "1400.00", at(3, 28), CertificateStatus.valid),
+        ("C3", "L3", "7102.10", "AE", "2.00", "300.00", at(6, 3), CertificateStatus.valid),
+    ):
+        serial = 900000 + uuid.uuid4().int % 90000
+        certs[name] = Certificate(
+            number=f"SL-{YEAR}-T{uuid.uuid4().hex[:10]}",
+            country_code="SL",
+            year=YEAR,
+            serial=serial,
+            status=status,
+            lot_id=lots[lot].id,
+            exporter_organisation_id=f.x.id,
+            exporter_name=f.x.name,
+            importer_name="Importer",
+            importer_address="Antwerp",
+            destination_country=dest,
+            country_of_origin="SL",
+            issuing_authority="test",
+            carats=Decimal(carats),
+            usd_value=Decimal(usd),
+            parcels=1,
+            hs_code=hs,
+            issued_at=when,
+            issue_date=when.date(),
+            expiry_date=when.date(),
+            issued_by=f.user.id,
+            evidence_report_id=reports[lot].id,
+            evidence_digest=reports[lot].digest,
+            key_id="test",
+            payload="-",
+        )
+        session.add(certs[name])
+        session.flush()
+    session.commit()
+    return Issued(lots=lots, reports=reports, certificates=certs)

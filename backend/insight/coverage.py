@@ -4,15 +4,21 @@
 - miners: registered active miners against diggers counted at each site's latest visit;
 - purchases: the share whose GPS point lies inside a licensed site (from the aggregate);
 - sites not visited in N days;
-- quarterly trends of the purchase share, visits and diggers counted.
-
-The share of exported carats with passing evidence needs evidence reports, which this release
-does not have; the response says so instead of inventing a figure.
+- exported carats with passing evidence: each exported lot's latest evidence report (by
+  `computed_at`) with verdict `pass` or `warn` (the verdicts a certificate may be issued on);
+  a failing latest report that an export-office officer overrode counts apart, as overridden,
+  never as passing; lots with no report count as without evidence. An export belongs to the
+  district of its event, else of its exporter organisation;
+- quarterly trends of the purchase share, visits, diggers counted and the evidence share.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Integer, and_, func, select
@@ -20,6 +26,9 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from backend.auth.principal import Principal
+from backend.clock import as_utc
+from backend.custody.models import CustodyEvent, EventInput, EventKind
+from backend.evidence.models import EvidenceOverride, EvidenceReport
 from backend.insight import rules
 from backend.insight.models import Dimension, InsightStat
 from backend.insight.periods import Period, key_of, keys_between, period_sql
@@ -30,14 +39,107 @@ from backend.registry.models import (
     LicenceStatus,
     Miner,
     MinerStatus,
+    Organisation,
     Site,
     SiteVisit,
 )
 
-EVIDENCE_NOTE = (
-    "The share of exported carats with passing evidence needs internal-control evidence "
-    "reports, which this release does not record yet."
-)
+PASSING = ("pass", "warn")
+CHUNK = 500  # ids per IN (...) list
+ZERO = Decimal("0.000")
+
+
+@dataclass
+class Exported:
+    """Exported carats of one district (and quarter) by the state of their evidence."""
+
+    carats: Decimal = ZERO
+    passing: Decimal = ZERO
+    overridden: Decimal = ZERO
+    without_evidence: Decimal = ZERO
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "exported_carats": self.carats,
+            "exported_carats_with_passing_evidence": self.passing,
+            "share_exported_carats_with_passing_evidence": rules.share(self.passing, self.carats),
+            "exported_carats_overridden": self.overridden,
+            "exported_carats_without_evidence": self.without_evidence,
+        }
+
+
+def _latest_reports(session: Session, lot_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[Any, ...]]:
+    """lot id -> (report id, verdict) of its latest report (as `evidence.reports.latest_report`)."""
+    latest: dict[uuid.UUID, tuple[Any, ...]] = {}
+    R = EvidenceReport
+    for i in range(0, len(lot_ids), CHUNK):
+        for lot_id, report_id, verdict in session.execute(
+            select(col(R.lot_id), col(R.id), col(R.verdict))
+            .where(col(R.lot_id).in_(lot_ids[i : i + CHUNK]))
+            .order_by(col(R.lot_id), col(R.computed_at), col(R.id))
+        ):
+            latest[lot_id] = (report_id, verdict)
+    return latest
+
+
+def _overridden(session: Session, report_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for i in range(0, len(report_ids), CHUNK):
+        found.update(
+            session.scalars(
+                select(col(EvidenceOverride.report_id)).where(
+                    col(EvidenceOverride.report_id).in_(report_ids[i : i + CHUNK])
+                )
+            )
+        )
+    return found
+
+
+def exported_evidence(session: Session) -> dict[tuple[str, str], Exported]:
+    """(district, quarter) -> exported carats by evidence state, over every export event."""
+    ev = CustodyEvent
+    rows = list(
+        session.execute(
+            select(
+                func.coalesce(col(ev.district_code), col(Organisation.district_code)),
+                col(ev.occurred_at),
+                col(EventInput.lot_id),
+                col(EventInput.carats),
+            )
+            .join(EventInput, col(EventInput.event_id) == col(ev.id))
+            .outerjoin(Organisation, col(Organisation.id) == col(ev.organisation_id))
+            .where(col(ev.kind) == EventKind.export)
+        )
+    )
+    latest = _latest_reports(session, sorted({r[2] for r in rows}))
+    overridden = _overridden(
+        session, [rid for rid, verdict in latest.values() if verdict not in PASSING]
+    )
+    out: dict[tuple[str, str], Exported] = defaultdict(Exported)
+    for district_code, occurred_at, lot_id, carats in rows:
+        if district_code is None:
+            continue
+        e = out[(district_code, key_of(as_utc(occurred_at).date(), Period.quarter))]
+        e.carats += carats
+        report = latest.get(lot_id)
+        if report is None:
+            e.without_evidence += carats
+        elif report[1] in PASSING:
+            e.passing += carats
+        elif report[0] in overridden:
+            e.overridden += carats
+    return out
+
+
+def _per_district(found: dict[tuple[str, str], Exported]) -> dict[str, Exported]:
+    out: dict[str, Exported] = defaultdict(Exported)
+    for (code, _q), e in found.items():
+        d = out[code]
+        d.carats += e.carats
+        d.passing += e.passing
+        d.overridden += e.overridden
+        d.without_evidence += e.without_evidence
+    return out
 
 
 def _districts(session: Session, principal: Principal, only: str | None) -> list[str]:
@@ -125,6 +227,7 @@ def snapshot(
             .group_by(col(S.district_code))
         )
     }
+    evidence = _per_district(exported_evidence(session))
     out = []
     for code in codes:
         n_sites, n_lic = int(sites.get(code, 0)), int(licensed.get(code, 0))
@@ -144,6 +247,7 @@ def snapshot(
                 "share_purchases_inside_licensed_site": rules.share(n_inside, n_purch),
                 "sites_not_visited": int(unvisited.get(code, 0)),
                 "unvisited_days": unvisited_days,
+                **evidence.get(code, Exported()).figures(),
             }
         )
     return out
@@ -194,6 +298,7 @@ def trends(
             .group_by(per_site.c.d, per_site.c.q)
         )
     }
+    evidence = exported_evidence(session)
     out = []
     for code in sorted(codes):
         for quarter in quarters:
@@ -208,6 +313,7 @@ def trends(
                     "share_purchases_inside_licensed_site": rules.share(inside, n),
                     "sites_visited": sites_visited,
                     "diggers_counted": diggers,
+                    **evidence.get((code, quarter), Exported()).figures(),
                 }
             )
     return out

@@ -1,38 +1,44 @@
 """KP statistics returns: production per half-year, exports per quarter, reconciled, JSON and CSV.
 
-Certificates are not recorded in this release, so issuance figures come from export events:
-each export event is one shipment that needs one certificate, counted with its carats and
-value. The response says so in `certificate_source`. Imports are not recorded at all, so the
-return has no import section. Reconciliation lists every export whose certificate figures
-cannot equal the exported ones (a parcel exported without a valuation), never hides one.
+Issuance figures come from the `certificate` table: valid certificates only (a voided one is
+not counted; its replacement is, in the quarter it was issued), per quarter of issue, HS code
+and destination country, with counts, carats and values. Each row also carries the figures of
+the export events of its certificates' lots; exports without a valid certificate form an
+`uncertified` row. Reconciliation matches certificates and export events by lot and lists
+every mismatch, never hides one. Imports are not recorded, so the return has no import section.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
+import uuid
 from collections.abc import Iterator
-from decimal import Decimal
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from backend.certificates.models import Certificate, CertificateStatus
+from backend.clock import as_utc
 from backend.custody.models import CustodyEvent, EventInput, EventKind, Lot
 from backend.insight import rules
 from backend.insight.models import Dimension, InsightStat
 from backend.insight.periods import Period, bounds, keys_between
 from backend.insight.statistics import _sum_type
 
-CERTIFICATE_SOURCE = "export_events"
-CERTIFICATE_NOTE = (
-    "Certificates are not recorded yet: each export event counts as one certificate, with the "
-    "exported lot's carats and valuation."
-)
-UNRECORDED = "unrecorded"  # HS code and destination are not captured by export events
-HS_ROUGH = "7102"  # rough diamonds (the sub-heading is not recorded on export events)
+CERTIFICATE_SOURCE = "certificates"
+UNCERTIFIED = "uncertified"  # the destination of exports whose lot has no valid certificate
+HS_ROUGH = "7102"  # rough diamonds: production and uncertified exports have no sub-heading
+CENT = Decimal("0.01")  # certificates carry carats to 2 decimals
+CHUNK = 500  # ids per IN (...) list
+EXPORT_WITHOUT_CERTIFICATE = "export without certificate"
+CERTIFICATE_WITHOUT_EXPORT = "certificate without export"
+CARATS_DIFFER = "carats differ"
+VALUE_DIFFERS = "value differs"
 
 
 def production(session: Session, year: int, country: str | None) -> list[dict[str, Any]]:
@@ -72,13 +78,13 @@ def production(session: Session, year: int, country: str | None) -> list[dict[st
 
 
 def _export_rows(session: Session, start: Any, end: Any) -> list[tuple[Any, ...]]:
+    """(event id, occurred_at, carats, lot usd, lot id, tag) of exports in [start, end)."""
     ev = CustodyEvent
     return list(
         session.execute(
             select(
                 col(ev.id),
                 col(ev.occurred_at),
-                col(ev.organisation_id),
                 col(EventInput.carats),
                 col(Lot.usd_value),
                 col(Lot.id),
@@ -96,64 +102,173 @@ def _export_rows(session: Session, start: Any, end: Any) -> list[tuple[Any, ...]
     )
 
 
+def _exports_of(session: Session, lot_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[Any, ...]]:
+    """Export events of these lots, whenever they happened: lot id -> (event id, carats, usd)."""
+    found: dict[uuid.UUID, tuple[Any, ...]] = {}
+    for i in range(0, len(lot_ids), CHUNK):
+        for event_id, carats, usd, lot_id in session.execute(
+            select(col(CustodyEvent.id), col(EventInput.carats), col(Lot.usd_value), col(Lot.id))
+            .join(EventInput, col(EventInput.event_id) == col(CustodyEvent.id))
+            .join(Lot, col(Lot.id) == col(EventInput.lot_id))
+            .where(
+                col(CustodyEvent.kind) == EventKind.export,
+                col(Lot.id).in_(lot_ids[i : i + CHUNK]),
+            )
+        ):
+            found[lot_id] = (event_id, carats, usd)
+    return found
+
+
+def _valid_certificates(session: Session, start: Any, end: Any) -> list[Certificate]:
+    return list(
+        session.scalars(
+            select(Certificate)
+            .where(
+                col(Certificate.status) == CertificateStatus.valid,
+                col(Certificate.issued_at) >= start,
+                col(Certificate.issued_at) < end,
+            )
+            .order_by(col(Certificate.issued_at), col(Certificate.number))
+        )
+    )
+
+
+def _certified_lots(session: Session, lot_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for i in range(0, len(lot_ids), CHUNK):
+        found.update(
+            session.scalars(
+                select(col(Certificate.lot_id)).where(
+                    col(Certificate.status) == CertificateStatus.valid,
+                    col(Certificate.lot_id).in_(lot_ids[i : i + CHUNK]),
+                )
+            )
+        )
+    return found
+
+
+def _quarter_of(keys: list[str], at: datetime) -> str:
+    return next(k for k in keys if bounds(k)[0] <= at < bounds(k)[1])
+
+
+def _row(period: str, hs_code: str, destination: str) -> dict[str, Any]:
+    return {
+        "period": period,
+        "hs_code": hs_code,
+        "destination": destination,
+        "certificates": 0,
+        "certificate_carats": Decimal("0.00"),
+        "certificate_usd": Decimal("0.00"),
+        "exported_carats": Decimal("0.000"),
+        "exported_usd": Decimal("0.00"),
+        "shipments": 0,
+    }
+
+
+def _mismatch(period: str, problem: str, **values: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "period": period,
+        "problem": problem,
+        "certificate_number": None,
+        "lot_id": None,
+        "lot_tag": None,
+        "export_event_id": None,
+        "certificate_carats": None,
+        "exported_carats": None,
+        "certificate_usd": None,
+        "exported_usd": None,
+    }
+    return {**base, **values}
+
+
 def exports(session: Session, year: int, quarter: str | None) -> dict[str, Any]:
-    """Quarterly exports by HS code and destination, with certificate counts, reconciled."""
+    """Quarterly exports by HS code and destination from valid certificates, reconciled.
+
+    A row is the valid certificates issued in a quarter for one HS code and destination, with
+    the figures of the export events of their lots; exports whose lot has no valid certificate
+    form an `uncertified` row of the quarter they left in. Reconciliation matches certificates
+    and export events by lot and lists every export without a certificate, certificate without
+    an export, and differing carats (at the certificate's 2 decimals) or value.
+    """
     keys = [quarter] if quarter else keys_between(f"{year}-01", f"{year}-12", Period.quarter)
     start, _ = bounds(keys[0])
     _, end = bounds(keys[-1])
-    groups: dict[str, dict[str, Any]] = {}
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     mismatches: list[dict[str, Any]] = []
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for key in keys:
-        groups[key] = {
-            "period": key,
-            "hs_code": HS_ROUGH,
-            "destination": UNRECORDED,
-            "exported_carats": Decimal("0.000"),
-            "exported_usd": Decimal("0.00"),
-            "shipments": 0,
-            "certificates": 0,
-            "certificate_carats": Decimal("0.000"),
-            "certificate_usd": Decimal("0.00"),
-        }
-    for event_id, occurred_at, _org, carats, usd, lot_id, tag in _export_rows(session, start, end):
-        key = next(k for k in keys if bounds(k)[0] <= occurred_at < bounds(k)[1])
-        g = groups[key]
-        g["exported_carats"] += carats
-        g["shipments"] += 1
+    certs = _valid_certificates(session, start, end)
+    exported = _exports_of(session, [c.lot_id for c in certs])
+    for c in certs:
+        key = _quarter_of(keys, as_utc(c.issued_at))
+        g = groups.setdefault(
+            (key, c.hs_code, c.destination_country), _row(key, c.hs_code, c.destination_country)
+        )
         g["certificates"] += 1
-        g["certificate_carats"] += carats
-        if usd is None:
+        g["certificate_carats"] += c.carats
+        g["certificate_usd"] += c.usd_value
+        found = exported.get(c.lot_id)
+        ids = {"certificate_number": c.number, "lot_id": str(c.lot_id)}
+        if found is None:
             mismatches.append(
-                {
-                    "period": key,
-                    "export_event_id": str(event_id),
-                    "lot_id": str(lot_id),
-                    "lot_tag": tag,
-                    "problem": "exported without a valuation: its value cannot be certified",
-                    "exported_carats": carats,
-                    "certificate_carats": carats,
-                    "exported_usd": None,
-                    "certificate_usd": None,
-                }
+                _mismatch(
+                    key,
+                    CERTIFICATE_WITHOUT_EXPORT,
+                    certificate_carats=c.carats,
+                    certificate_usd=c.usd_value,
+                    **ids,
+                )
             )
-        else:
-            g["exported_usd"] += usd
-            g["certificate_usd"] += usd
-    rows = [g for g in groups.values()]
+            continue
+        event_id, carats, usd = found
+        g["exported_carats"] += carats
+        g["exported_usd"] += usd or 0
+        g["shipments"] += 1
+        figures = {
+            "export_event_id": str(event_id),
+            "certificate_carats": c.carats,
+            "exported_carats": carats,
+            "certificate_usd": c.usd_value,
+            "exported_usd": usd,
+        }
+        if c.carats != carats.quantize(CENT, rounding=ROUND_HALF_UP):
+            mismatches.append(_mismatch(key, CARATS_DIFFER, **ids, **figures))
+        if usd is None or c.usd_value != usd:
+            mismatches.append(_mismatch(key, VALUE_DIFFERS, **ids, **figures))
+    events = _export_rows(session, start, end)
+    certified = _certified_lots(session, [r[4] for r in events])
+    for event_id, occurred_at, carats, usd, lot_id, tag in events:
+        if lot_id in certified:
+            continue
+        key = _quarter_of(keys, as_utc(occurred_at))
+        g = groups.setdefault((key, HS_ROUGH, UNCERTIFIED), _row(key, HS_ROUGH, UNCERTIFIED))
+        g["exported_carats"] += carats
+        g["exported_usd"] += usd or 0
+        g["shipments"] += 1
+        mismatches.append(
+            _mismatch(
+                key,
+                EXPORT_WITHOUT_CERTIFICATE,
+                lot_id=str(lot_id),
+                lot_tag=tag,
+                export_event_id=str(event_id),
+                exported_carats=carats,
+                exported_usd=usd,
+            )
+        )
+    rows = [groups[k] for k in sorted(groups)]
+    totals: dict[str, Decimal] = {
+        k: Decimal("0.000") if k == "exported_carats" else Decimal("0.00")
+        for k in ("certificate_carats", "certificate_usd", "exported_carats", "exported_usd")
+    }
     for g in rows:
         g["usd_per_carat"] = rules.usd_per_carat(g["exported_usd"], g["exported_carats"])
-        for k in ("exported_carats", "exported_usd", "certificate_carats", "certificate_usd"):
+        for k in totals:
             totals[k] += g[k]
+    mismatches.sort(key=lambda m: (m["period"], m["problem"], m["lot_id"] or ""))
     return {
         "rows": rows,
-        "totals": dict(totals),
-        "reconciliation": {
-            "balanced": not mismatches
-            and totals["certificate_carats"] == totals["exported_carats"]
-            and totals["certificate_usd"] == totals["exported_usd"],
-            "mismatches": mismatches,
-        },
+        "totals": totals,
+        "certificates": sum(g["certificates"] for g in rows),
+        "reconciliation": {"balanced": not mismatches, "mismatches": mismatches},
     }
 
 
@@ -162,7 +277,6 @@ def kp_return(session: Session, year: int, quarter: str | None, country: str) ->
         "country": country,
         "year": year,
         "certificate_source": CERTIFICATE_SOURCE,
-        "certificate_note": CERTIFICATE_NOTE,
         "imports_recorded": False,
         "production": production(session, year, country),
         "exports": exports(session, year, quarter),
@@ -234,14 +348,14 @@ def csv_lines(ret: dict[str, Any]) -> Iterator[str]:
             [
                 c,
                 m["period"],
-                "export-mismatch",
-                HS_ROUGH,
-                UNRECORDED,
-                m["exported_carats"],
+                "export-mismatch: " + m["problem"],
                 "",
+                m["certificate_number"] or m["lot_tag"] or m["lot_id"],
+                m["exported_carats"],
+                m["exported_usd"],
                 "",
                 "",
                 m["certificate_carats"],
-                "",
+                m["certificate_usd"],
             ]
         )

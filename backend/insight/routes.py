@@ -164,7 +164,7 @@ def get_coverage(ctx: Context) -> Response:
     rows = coverage.snapshot(
         ctx.session, ctx.user, now=utcnow(), unvisited_days=days, district=_district(ctx)
     )
-    return JSON({**_meta(ctx), "evidence_note": coverage.EVIDENCE_NOTE, "items": rows})
+    return JSON({**_meta(ctx), "items": rows})
 
 
 @router.route(
@@ -191,7 +191,7 @@ def coverage_trends(ctx: Context) -> Response:
             "from is after to", errors=[FieldError("/query/from", "must not be after to")]
         )
     rows = coverage.trends(ctx.session, ctx.user, first=first, last=last, district=_district(ctx))
-    return JSON({**_meta(ctx), "evidence_note": coverage.EVIDENCE_NOTE, "items": rows})
+    return JSON({**_meta(ctx), "items": rows})
 
 
 @router.route(

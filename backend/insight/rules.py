@@ -47,6 +47,8 @@ class SiteSignals:
     days_since_visit: int | None  # None: never visited
     licensed: bool
     licence_silent: bool  # its mining licence recorded no production in the window
+    evidence: ParcelEvidence | None = None
+    open_incidents: tuple[str, ...] = ()  # "kind since date" of each open incident about it
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,16 @@ class BuyerSignals:
     purchases: int
     flagged_purchases: int
     silent: bool  # licensed but no purchases or returns in the window
+    evidence: ParcelEvidence | None = None
+    open_incidents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParcelEvidence:
+    """Tags of the parcels it contributed to whose latest evidence report fails or warns."""
+
+    failed: tuple[str, ...] = ()
+    warned: tuple[str, ...] = ()
 
 
 @dataclass
@@ -76,7 +88,36 @@ WEIGHTS = {
     "unvisited": Decimal(20),
     "unlicensed": Decimal(20),
     "silent": Decimal(10),
+    "evidence_fail": Decimal(30),
+    "evidence_warn": Decimal(10),
+    "incident": Decimal(30),
 }
+
+
+def _evidence_and_incidents(
+    out: Score, evidence: ParcelEvidence | None, incidents: tuple[str, ...]
+) -> None:
+    """Flat weights: any failing parcel, any warning parcel, any open incident."""
+    if evidence is not None and evidence.failed:
+        out.add(
+            "evidence_fail",
+            WEIGHTS["evidence_fail"],
+            f"{len(evidence.failed)} parcel(s) it contributed to fail their evidence: "
+            + ", ".join(evidence.failed),
+        )
+    if evidence is not None and evidence.warned:
+        out.add(
+            "evidence_warn",
+            WEIGHTS["evidence_warn"],
+            f"{len(evidence.warned)} parcel(s) it contributed to have evidence warnings: "
+            + ", ".join(evidence.warned),
+        )
+    if incidents:
+        out.add(
+            "incident",
+            WEIGHTS["incident"],
+            f"{len(incidents)} open incident(s): " + "; ".join(incidents),
+        )
 
 
 def score_site(s: SiteSignals, unvisited_days: int) -> Score:
@@ -116,6 +157,7 @@ def score_site(s: SiteSignals, unvisited_days: int) -> Score:
         out.add("unlicensed", WEIGHTS["unlicensed"], "purchases name a site with no active licence")
     if s.licence_silent:
         out.add("silent", WEIGHTS["silent"], "its mining licence recorded no production")
+    _evidence_and_incidents(out, s.evidence, s.open_incidents)
     return out
 
 
@@ -130,4 +172,5 @@ def score_buyer(s: BuyerSignals) -> Score:
         )
     if s.silent:
         out.add("silent", WEIGHTS["silent"] * 2, "licensed but no purchases or returns")
+    _evidence_and_incidents(out, s.evidence, s.open_incidents)
     return out

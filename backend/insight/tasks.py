@@ -1,11 +1,14 @@
-"""Inspection tasks: the top of a spot-check plan handed to a field officer, closed by a visit.
+"""Inspection tasks: the top of a spot-check plan handed to a field officer, closed by a visit
+or an incident report about its site.
 
 How a visit closes a task without the registry knowing insight exists: the sync feed is the one
 hook every registry write already calls (`sync.feed.publish` / `publish_new`), and it runs the
 `AFTER_PUBLISH` reactions registered with it. `install()` registers `close_for_visits` there
 (and how a task looks in the feed), so a visit recorded over REST or pushed from a tablet closes,
 in the same transaction, every open task for its site issued before the visit took place, and
-the closed task reaches the officers' tablets. The registry imports nothing of insight.
+the closed task reaches the officers' tablets. Incidents publish through the same feed, so
+`close_for_incidents` closes every open task for the incident's site issued before the incident
+occurred (the audit entry names the incident). Neither registry nor incidents import insight.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from backend.api.jsonio import jsonable
 from backend.audit.service import record
 from backend.auth.models import Role, User, UserDistrict
 from backend.auth.principal import Principal
-from backend.clock import utcnow
+from backend.clock import as_utc, utcnow
 from backend.errors import FieldError, ValidationFailed
+from backend.incidents.models import Incident
 from backend.insight import spotcheck
 from backend.insight.access import SUPERVISORS, require_role
 from backend.insight.models import InspectionTask, TaskStatus
@@ -134,6 +138,38 @@ def issue(
     return tasks
 
 
+def _close(session: Session, t: InspectionTask, reason: str, visit_id: uuid.UUID | None) -> None:
+    before = _snapshot(t)
+    t.status = TaskStatus.closed
+    t.closed_at = utcnow()
+    t.closed_by_visit_id = visit_id
+    t.version += 1
+    t.updated_at = utcnow()
+    session.flush()
+    record(
+        session=session,
+        principal=None,
+        action="close",
+        entity_type=ENTITY,
+        entity_id=t.id,
+        before=before,
+        after=_snapshot(t),
+        reason=reason,
+    )
+    feed.publish(session, t)
+
+
+def _open_tasks(session: Session, site_ids: list[uuid.UUID]) -> list[InspectionTask]:
+    return list(
+        session.scalars(
+            select(InspectionTask).where(
+                col(InspectionTask.status) == TaskStatus.open,
+                col(InspectionTask.site_id).in_(site_ids),
+            )
+        )
+    )
+
+
 def close_for_visits(session: Session, rows: list[Any]) -> None:
     """The feed reaction: a new visit closes its site's open tasks issued before it happened."""
     visits = [r for r in rows if isinstance(r, SiteVisit) and r.deleted_at is None]
@@ -142,36 +178,34 @@ def close_for_visits(session: Session, rows: list[Any]) -> None:
     by_site: dict[uuid.UUID, list[SiteVisit]] = {}
     for v in visits:
         by_site.setdefault(v.site_id, []).append(v)
-    tasks = session.scalars(
-        select(InspectionTask).where(
-            col(InspectionTask.status) == TaskStatus.open,
-            col(InspectionTask.site_id).in_(list(by_site)),
-        )
-    )
-    for t in tasks:
+    for t in _open_tasks(session, list(by_site)):
         assert t.site_id is not None
         closing = [v for v in by_site[t.site_id] if v.visited_at >= t.issued_at]
         if not closing:
             continue
         visit = min(closing, key=lambda v: v.visited_at)
-        before = _snapshot(t)
-        t.status = TaskStatus.closed
-        t.closed_at = utcnow()
-        t.closed_by_visit_id = visit.id
-        t.version += 1
-        t.updated_at = utcnow()
-        session.flush()
-        record(
-            session=session,
-            principal=None,
-            action="close",
-            entity_type=ENTITY,
-            entity_id=t.id,
-            before=before,
-            after=_snapshot(t),
-            reason=f"site visit {visit.id} recorded",
-        )
-        feed.publish(session, t)
+        _close(session, t, f"site visit {visit.id} recorded", visit.id)
+
+
+def close_for_incidents(session: Session, rows: list[Any]) -> None:
+    """The feed reaction: an incident about a site closes its open tasks issued before it.
+
+    Follow-ups republish the incident; a task issued after the incident occurred stays open.
+    """
+    found = [r for r in rows if isinstance(r, Incident) and r.site_id is not None]
+    if not found:
+        return
+    by_site: dict[uuid.UUID, list[Incident]] = {}
+    for i in found:
+        assert i.site_id is not None
+        by_site.setdefault(i.site_id, []).append(i)
+    for t in _open_tasks(session, list(by_site)):
+        assert t.site_id is not None
+        closing = [i for i in by_site[t.site_id] if as_utc(i.occurred_at) >= as_utc(t.issued_at)]
+        if not closing:
+            continue
+        incident = min(closing, key=lambda i: as_utc(i.occurred_at))
+        _close(session, t, f"incident {incident.id} ({incident.kind}) reported", None)
 
 
 def tasks_for(session: Session, principal: Principal, status: str | None) -> list[InspectionTask]:
@@ -186,8 +220,9 @@ def tasks_for(session: Session, principal: Principal, status: str | None) -> lis
 def install() -> None:
     """Register with the feed (idempotent): how a task is published, and the closing reaction."""
     feed.PRESENTERS[InspectionTask] = _feed_record
-    if close_for_visits not in feed.AFTER_PUBLISH:
-        feed.AFTER_PUBLISH.append(close_for_visits)
+    for react in (close_for_visits, close_for_incidents):
+        if react not in feed.AFTER_PUBLISH:
+            feed.AFTER_PUBLISH.append(react)
 
 
 install()

@@ -87,18 +87,105 @@ def test_kp_return_production_and_exports_reconcile_and_list_the_unvalued_export
         Decimal("4.000"),
         Decimal("500.00"),
     )
-    q = {r["period"]: r for r in ret["exports"]["rows"]}
-    assert (q["2019-Q1"]["exported_carats"], q["2019-Q1"]["exported_usd"]) == (
+    rows = {(r["period"], r["destination"]): r for r in ret["exports"]["rows"]}
+    assert sorted(rows) == [("2019-Q1", "uncertified"), ("2019-Q4", "uncertified")]
+    assert (
+        rows["2019-Q1", "uncertified"]["exported_carats"],
+        rows["2019-Q1", "uncertified"]["exported_usd"],
+    ) == (
         Decimal("12.000"),
         Decimal("1500.00"),
     )
-    assert q["2019-Q1"]["certificates"] == 1
-    assert q["2019-Q2"]["certificates"] == 0
-    assert q["2019-Q4"]["exported_carats"] == Decimal("3.000")
+    assert rows["2019-Q1", "uncertified"]["certificates"] == 0
+    assert ret["certificate_source"] == "certificates"
+    assert "certificate_note" not in ret
     rec = ret["exports"]["reconciliation"]
     assert rec["balanced"] is False
-    assert [m["export_event_id"] for m in rec["mismatches"]] == [str(f.events["E2"].id)]
+    assert [(m["problem"], m["export_event_id"]) for m in rec["mismatches"]] == [
+        ("export without certificate", str(f.events["E1"].id)),
+        ("export without certificate", str(f.events["E2"].id)),
+    ]
+
+
+def test_kp_return_exports_come_from_valid_certificates_and_list_every_mismatch(
+    session: Session,
+) -> None:
+    f = _refreshed(session)
+    issued = insight_data.certify(session, f)
+    c = issued.certificates
+    ret = returns.kp_return(session, 2019, None, "SL")
+    got = [
+        (
+            r["period"],
+            r["hs_code"],
+            r["destination"],
+            r["certificates"],
+            r["certificate_carats"],
+            r["certificate_usd"],
+            r["shipments"],
+            r["exported_carats"],
+            r["exported_usd"],
+        )
+        for r in ret["exports"]["rows"]
+    ]
+    assert got == [  # C1 is voided: only its replacement C2 counts
+        (
+            "2019-Q1",
+            "7102.31",
+            "BE",
+            1,
+            Decimal("12.00"),
+            Decimal("1400.00"),
+            1,
+            Decimal("12.000"),
+            Decimal("1500.00"),
+        ),
+        (
+            "2019-Q2",
+            "7102.10",
+            "AE",
+            1,
+            Decimal("2.00"),
+            Decimal("300.00"),
+            0,
+            Decimal("0.000"),
+            Decimal("0.00"),
+        ),
+        (
+            "2019-Q4",
+            "7102",
+            "uncertified",
+            0,
+            Decimal("0.00"),
+            Decimal("0.00"),
+            1,
+            Decimal("3.000"),
+            Decimal("0.00"),
+        ),
+    ]
+    assert ret["exports"]["certificates"] == 2
+    assert ret["exports"]["totals"] == {
+        "certificate_carats": Decimal("14.00"),
+        "certificate_usd": Decimal("1700.00"),
+        "exported_carats": Decimal("15.000"),
+        "exported_usd": Decimal("1500.00"),
+    }
+    rec = ret["exports"]["reconciliation"]
+    assert rec["balanced"] is False
+    assert [
+        (m["period"], m["problem"], m["certificate_number"], m["lot_id"]) for m in rec["mismatches"]
+    ] == [
+        ("2019-Q1", "value differs", c["C2"].number, str(issued.lots["E1"].id)),
+        ("2019-Q2", "certificate without export", c["C3"].number, str(issued.lots["L3"].id)),
+        ("2019-Q4", "export without certificate", None, str(issued.lots["E2"].id)),
+    ]
+    assert (rec["mismatches"][0]["certificate_usd"], rec["mismatches"][0]["exported_usd"]) == (
+        Decimal("1400.00"),
+        Decimal("1500.00"),
+    )
+    q2 = returns.kp_return(session, 2019, "2019-Q2", "SL")["exports"]
+    assert [r["destination"] for r in q2["rows"]] == ["AE"]
     lines = list(returns.csv_lines(ret))
     assert lines[0].startswith("country,period,flow,hs_code")
-    assert "SL,2019-Q1,export,7102,unrecorded,12.000,1500.00,125.00,1,12.000,1500.00\n" in lines
-    assert any(",export-mismatch," in line for line in lines)
+    assert "SL,2019-Q1,export,7102.31,BE,12.000,1500.00,125.00,1,12.00,1400.00\n" in lines
+    assert sum(",export-mismatch: " in line for line in lines) == 3

@@ -3,18 +3,26 @@ reach the officers' feed and close when a visit is recorded for their site."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import hashlib
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
+from backend.audit.models import AuditEntry
 from backend.auth.models import Role, UserDistrict
 from backend.auth.principal import Principal
 from backend.clock import utcnow
+from backend.custody.models import CustodyEvent, EventInput, EventOutput, Lot
 from backend.errors import Forbidden, ValidationFailed
+from backend.evidence.models import EvidenceReport
+from backend.incidents import service as incident_service
+from backend.incidents.models import Incident, IncidentKind
+from backend.incidents.schemas import IncidentCreate
 from backend.insight import aggregates, coverage, nonreporting, spotcheck, tasks
 from backend.insight.models import InspectionTask
 from backend.registry import service
@@ -56,6 +64,11 @@ def test_coverage_per_district_equals_the_hand_figures(
         "share_purchases_inside_licensed_site": Decimal("0.7500"),
         "sites_not_visited": 2,
         "unvisited_days": 90,
+        "exported_carats": Decimal("15.000"),  # E1 12 ct + E2 3 ct, no evidence reports yet
+        "exported_carats_with_passing_evidence": Decimal("0.000"),
+        "share_exported_carats_with_passing_evidence": Decimal("0.0000"),
+        "exported_carats_overridden": Decimal("0.000"),
+        "exported_carats_without_evidence": Decimal("15.000"),
     }
     trend = coverage.trends(
         session, principal(Role.donor), first="2019-Q1", last="2019-Q2", district=D
@@ -73,6 +86,36 @@ def test_coverage_per_district_equals_the_hand_figures(
         ("2019-Q1", 2, 2, 1, 20),
         ("2019-Q2", 1, 0, 0, 0),
     ]
+
+
+def test_coverage_share_of_exported_carats_with_passing_evidence_equals_the_hand_figures(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    insight_data.certify(session, fixed)
+    (row,) = coverage.snapshot(
+        session, principal(Role.donor), now=utcnow(), unvisited_days=90, district=D
+    )
+    # E1's latest report warns (an earlier one failed): 12 of 15 ct pass; E2 fails, overridden.
+    assert (
+        row["exported_carats"],
+        row["exported_carats_with_passing_evidence"],
+        row["share_exported_carats_with_passing_evidence"],
+        row["exported_carats_overridden"],
+        row["exported_carats_without_evidence"],
+    ) == (Decimal("15.000"), Decimal("12.000"), Decimal("0.8000"), Decimal("3.000"), Decimal("0"))
+    trend = coverage.trends(
+        session, principal(Role.donor), first="2019-Q1", last="2019-Q4", district=D
+    )
+    assert [
+        (t["quarter"], t["exported_carats"], t["share_exported_carats_with_passing_evidence"])
+        for t in trend
+    ] == [
+        ("2019-Q1", Decimal("12.000"), Decimal("1.0000")),
+        ("2019-Q2", Decimal("0.000"), None),
+        ("2019-Q3", Decimal("0.000"), None),
+        ("2019-Q4", Decimal("3.000"), Decimal("0.0000")),
+    ]
+    assert trend[3]["exported_carats_overridden"] == Decimal("3.000")
 
 
 def test_an_officer_sees_coverage_of_her_districts_only(
@@ -217,3 +260,167 @@ def test_only_supervisors_issue_tasks_and_only_to_an_officer_of_the_district(
         )
     assert err.value.errors[0].pointer == "/officer_id"
     assert session.scalars(select(InspectionTask)).all() == []
+
+
+def test_an_incident_reported_at_a_task_site_closes_the_task_but_an_earlier_one_does_not(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    officer, ministry = _officer(session)
+    (task,) = tasks.issue(
+        session=session,
+        principal=ministry,
+        district_code=D,
+        officer_id=officer.user_id,
+        top=1,
+        window=spotcheck.Window(now=utcnow(), days=90, unvisited_days=90),
+    )
+    assert task.site_id is not None
+
+    def report(occurred_at: datetime) -> Incident:
+        return incident_service.report_incident(
+            session=session,
+            principal=officer,
+            props=IncidentCreate(
+                kind=IncidentKind.licence_violation,
+                occurred_at=occurred_at,
+                summary="digging outside the licence area",
+                site_id=task.site_id,
+            ),
+        )
+
+    report(task.issued_at - timedelta(days=1))  # before the task: it stays open
+    session.refresh(task)
+    assert task.status == "open"
+    found = report(utcnow())
+    session.refresh(task)
+    assert task.status == "closed" and task.closed_by_visit_id is None
+    entry = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.entity_type == "inspection_task",
+            AuditEntry.entity_id == str(task.id),
+            AuditEntry.action == "close",
+        )
+    ).one()
+    assert str(found.id) in (entry.reason or "")
+    versions = session.scalars(
+        select(SyncChange.version).where(
+            SyncChange.entity == "inspection_task", SyncChange.record_id == task.id
+        )
+    ).all()
+    assert versions == [2]
+
+
+def test_spot_check_plan_adds_evidence_of_contributed_parcels_and_open_incidents(
+    session: Session, fixed: insight_data.Fixed
+) -> None:
+    def made_by(event: str) -> Lot:
+        lot_id = session.scalars(
+            select(col(EventOutput.lot_id)).where(
+                col(EventOutput.event_id) == fixed.events[event].id
+            )
+        ).one()
+        lot = session.get(Lot, lot_id)
+        assert lot is not None
+        return lot
+
+    p1, p2, p3 = made_by("P1"), made_by("P2"), made_by("P3")
+    # A parcel of P1 (S1, B1) and P3 (S2, B1) fails; P2's own lot (S1, B2) warns.
+    mix = CustodyEvent(
+        kind="transfer",
+        occurred_at=datetime(2019, 9, 1, 12, tzinfo=UTC),
+        organisation_id=fixed.x.id,
+        recorded_by=fixed.user.id,
+        country_code="SL",
+        chain_id=fixed.x.id,
+        chain_seq=5000,
+        hash="f" * 64,
+    )
+    session.add(mix)
+    session.flush()
+    for lot in (p1, p3):
+        session.add(
+            EventInput(
+                event_id=mix.id, lot_id=lot.id, carats=lot.carats, stone_count=1, consumed=True
+            )
+        )
+    parcel = Lot(
+        tag="T-PARCEL",
+        carats=Decimal("12.250"),
+        stone_count=7,
+        country_code="SL",
+        created_by_event_id=mix.id,
+    )
+    session.add(parcel)
+    session.flush()
+    session.add(EventOutput(event_id=mix.id, lot_id=parcel.id, carats=parcel.carats, stone_count=7))
+    for lot, verdict, when in (
+        (parcel, "pass", datetime(2019, 9, 2, tzinfo=UTC)),
+        (parcel, "fail", datetime(2019, 9, 3, tzinfo=UTC)),  # the latest one counts
+        (p2, "warn", datetime(2019, 9, 4, tzinfo=UTC)),
+        (p1, "fail", datetime(2019, 9, 5, tzinfo=UTC)),
+        (p1, "pass", datetime(2019, 9, 6, tzinfo=UTC)),  # P1 itself passes in the end
+    ):
+        session.add(
+            EvidenceReport(
+                lot_id=lot.id,
+                computed_at=when,
+                verdict=verdict,
+                checks=[],
+                data_version="-",
+                digest=hashlib.sha256(f"{lot.id}{when}".encode()).hexdigest(),
+            )
+        )
+    for site, org, status in (
+        (fixed.s2, None, "open"),
+        (None, fixed.b2, "open"),
+        (fixed.s1, None, "closed"),
+    ):
+        session.add(
+            Incident(
+                kind="licence_violation",
+                status=status,
+                occurred_at=datetime(2019, 10, 1, 12, tzinfo=UTC),
+                district_code=D,
+                site_id=None if site is None else site.id,
+                organisation_id=None if org is None else org.id,
+                summary="-",
+                reported_by=fixed.user.id,
+            )
+        )
+    session.commit()
+    plan = spotcheck.plan(session, D, spotcheck.Window(now=END_2019, days=365, unvisited_days=90))
+    ranked = [(r["name"], r["score"], [x["code"] for x in r["reasons"]]) for r in plan["sites"]]
+    # S2: 55 as before + its purchase P3 is in the failing parcel (30) + an open incident (30).
+    # S1: 48.33 + P1 in the failing parcel (30) + P2's lot warns (10); its incident is closed.
+    assert ranked == [
+        (
+            "Insight S2",
+            Decimal("115.00"),
+            ["over_production", "unvisited", "unlicensed", "evidence_fail", "incident"],
+        ),
+        (
+            "Insight S1",
+            Decimal("88.33"),
+            ["flagged", "over_production", "unvisited", "evidence_fail", "evidence_warn"],
+        ),
+    ]
+    s1 = plan["sites"][1]["reasons"]
+    assert "T-PARCEL" in s1[3]["text"] and p2.tag in s1[4]["text"]
+    assert "licence_violation since 2019-10-01" in plan["sites"][0]["reasons"][4]["text"]
+    buyers = {
+        r["organisation_id"]: (r["score"], [x["code"] for x in r["reasons"]])
+        for r in plan["buyers"]
+    }
+    assert buyers == {
+        fixed.b1.id: (Decimal("30.00"), ["evidence_fail"]),
+        fixed.b2.id: (Decimal("80.00"), ["flagged", "evidence_warn", "incident"]),
+    }
+    # Reports computed before the window do not count.
+    late = spotcheck.plan(
+        session, D, spotcheck.Window(now=datetime(2020, 12, 31, tzinfo=UTC), days=90)
+    )
+    assert all(
+        x["code"] not in ("evidence_fail", "evidence_warn")
+        for r in late["sites"] + late["buyers"]
+        for x in r["reasons"]
+    )
