@@ -165,9 +165,11 @@ def check_licences(f: Facts) -> Result:
         for group in f.trace.uses.values()
         for u in group
     ]
+    acted: set[tuple[uuid.UUID, Any]] = set()
     for e_id, org, at, prefer in acts:
-        if org is None:
-            continue
+        if org is None or (org, at) in acted:
+            continue  # the same party at the same moment: judged already (same key below)
+        acted.add((org, at))
         judge(
             org,
             _org_kind(f, org),
