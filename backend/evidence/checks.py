@@ -11,8 +11,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
+import shapely
 from shapely.geometry import Point
 
 from backend.controls.balance import carats_problem, stones_problem
@@ -34,6 +36,7 @@ SIZE_CLASS_ORDER = ("-7", "+7-11", "+11", "grainers", "1-3ct", "+3ct")
 # A parcel valued outside [1/USD_RATIO, USD_RATIO] times its regions' USD/ct is shown (warn).
 USD_RATIO = 2.5
 CONSUMING_KINDS = frozenset(k.value for k in CONSUMES)
+TRANSFORMING_KINDS = frozenset(k.value for k in TRANSFORMS)
 
 
 @dataclass
@@ -91,6 +94,14 @@ def _day(f: Facts, e: EventLine) -> Any:
     return local_date(e.occurred_at, f.settings.country_timezone)
 
 
+def _miner_of(e: EventLine) -> str:
+    return f"the miner of {e.kind} {e.id}"
+
+
+def _org_name(f: Facts, org_id: uuid.UUID) -> str:
+    return f.organisation_names.get(org_id, str(org_id))
+
+
 def _org_kind(f: Facts, org_id: uuid.UUID) -> LicenceKind:
     kind = f.organisation_kinds.get(org_id)
     return LicenceKind.exporter if kind == OrganisationKind.exporter else LicenceKind.buyer
@@ -102,9 +113,22 @@ def _org_kind(f: Facts, org_id: uuid.UUID) -> LicenceKind:
 def check_licences(f: Facts) -> Result:
     p = Problems()
     judged: set[tuple[uuid.UUID, Any, str]] = set()
+    days: dict[Any, Any] = {}  # occurred_at → local date: most acts share their event's time
+    tz = f.settings.country_timezone
+
+    def day(at: Any) -> Any:
+        found = days.get(at)
+        if found is None:
+            found = days[at] = local_date(at, tz)
+        return found
 
     def judge(
-        holder: uuid.UUID, kind: LicenceKind, e_id: uuid.UUID, when: Any, prefer: Any, who: str
+        holder: uuid.UUID,
+        kind: LicenceKind,
+        e_id: uuid.UUID,
+        when: Any,
+        prefer: Any,
+        who: Callable[[], str],
     ) -> None:
         key = (holder, when, kind.value)
         if key in judged:
@@ -113,7 +137,9 @@ def check_licences(f: Facts) -> Result:
         lic = best_licence(f.licences.get(holder, []), kind, when, prefer=prefer)
         problem = licence_problem(lic, kind, when)
         if problem is not None:
-            p.add(Verdict.fail, f"{who} {problem} ({when})", e_id, holder, lic.id if lic else None)
+            p.add(
+                Verdict.fail, f"{who()} {problem} ({when})", e_id, holder, lic.id if lic else None
+            )
 
     for e in f.trace.sources:
         if e.miner_id is not None:
@@ -121,9 +147,9 @@ def check_licences(f: Facts) -> Result:
                 e.miner_id,
                 LicenceKind.artisanal_mining,
                 e.id,
-                _day(f, e),
+                day(e.occurred_at),
                 e.miner_licence_id,
-                f"the miner of {e.kind} {e.id}",
+                partial(_miner_of, e),
             )
     acts = [
         (e.id, e.organisation_id, e.occurred_at, e.organisation_licence_id)
@@ -139,12 +165,19 @@ def check_licences(f: Facts) -> Result:
         for group in f.trace.uses.values()
         for u in group
     ]
+    acted: set[tuple[uuid.UUID, Any]] = set()
     for e_id, org, at, prefer in acts:
-        if org is None:
-            continue
-        when = local_date(at, f.settings.country_timezone)
-        name = f.organisation_names.get(org, str(org))
-        judge(org, _org_kind(f, org), e_id, when, prefer, name)
+        if org is None or (org, at) in acted:
+            continue  # the same party at the same moment: judged already (same key below)
+        acted.add((org, at))
+        judge(
+            org,
+            _org_kind(f, org),
+            e_id,
+            day(at),
+            prefer,
+            partial(_org_name, f, org),
+        )
     holders = {h for h, _, _ in judged}
     return p.result(
         "licences",
@@ -191,6 +224,7 @@ def check_purchase_points(f: Facts) -> Result:
     p = Problems()
     tolerance = f.settings.purchase_point_tolerance_m
     purchases = f.trace.purchases
+    inside = _inside_their_sites(f, purchases)
     for e in purchases:
         site = f.sites.get(e.site_id) if e.site_id else None
         if site is None:
@@ -198,6 +232,8 @@ def check_purchase_points(f: Facts) -> Result:
         if e.point is None:
             p.add(Verdict.fail, f"purchase {e.id} has no GPS point", e.id)
             continue
+        if e.id in inside:
+            continue  # distance 0: point_distance_m would say so, one point at a time
         distance = (
             point_distance_m(Point(*e.point), site.shape)
             if site.shape is not None
@@ -211,6 +247,24 @@ def check_purchase_points(f: Facts) -> Result:
         f"All {len(purchases)} purchase points lie within {tolerance:.0f} m of the sites they "
         "name.",
     )
+
+
+def _inside_their_sites(f: Facts, purchases: list[EventLine]) -> set[uuid.UUID]:
+    """The purchases whose point the named site's shape covers: one vectorised test per site."""
+    by_site: dict[uuid.UUID, list[EventLine]] = defaultdict(list)
+    for e in purchases:
+        if e.site_id is not None and e.point is not None:
+            by_site[e.site_id].append(e)
+    inside: set[uuid.UUID] = set()
+    for site_id, group in by_site.items():
+        site = f.sites.get(site_id)
+        if site is None or site.shape is None or site.shape.is_empty:
+            continue
+        points = shapely.points([e.point for e in group])
+        for e, covered in zip(group, shapely.covers(site.shape, points), strict=True):
+            if covered:
+                inside.add(e.id)
+    return inside
 
 
 # --- 4. custody ---------------------------------------------------------------------------------
@@ -288,7 +342,7 @@ def _custody_event(f: Facts, e: EventLine, p: Problems) -> None:
                 e.id,
                 lot.id,
             )
-    if e.kind in {k.value for k in TRANSFORMS}:
+    if e.kind in TRANSFORMING_KINDS:
         ct_in = sum((i.carats for i in e.inputs), Decimal(0))
         ct_out = sum((o.carats for o in e.outputs), Decimal(0))
         problem = carats_problem(ct_in, ct_out, e.reason)

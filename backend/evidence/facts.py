@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from backend.controls.licences import LicenceFacts
+from backend.custody.gcpause import gc_paused
 from backend.custody.lineage import Lineage, lineage
 from backend.custody.models import CustodyEvent, EventKind, EventOutput, LotOrigin
+from backend.custody.trace import ancestors
 from backend.evidence.models import CapacityRate, FootprintProfile
 from backend.incidents.models import Incident
 from backend.registry.models import (
@@ -171,6 +173,12 @@ def _licence_facts(row: Licence) -> LicenceFacts:
 
 
 def load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | None:
+    """Everything the checks read about the lot's trace, or None when there is no such lot."""
+    with gc_paused():
+        return _load(session, settings, lot_id)
+
+
+def _load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | None:
     trace = lineage(session, lot_id)
     if trace is None:
         return None
@@ -279,9 +287,7 @@ def load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | Non
         )
         for sid, site in facts.sites.items()
     }
-    facts.incidents = incidents_about(
-        session, sorted(sites), sorted(miners), sorted(orgs), sorted(trace.lots)
-    )
+    facts.incidents = incidents_about(session, sorted(sites), sorted(miners), sorted(orgs), lot_id)
     latest = max((e.occurred_at for e in trace.sources), default=None)
     if latest is not None:
         facts.activity = site_activity(
@@ -378,28 +384,36 @@ def incidents_about(
     site_ids: list[uuid.UUID],
     miner_ids: list[uuid.UUID],
     organisation_ids: list[uuid.UUID],
-    lot_ids: list[uuid.UUID],
+    lot_id: uuid.UUID,
 ) -> list[IncidentFacts]:
-    """Incidents, open or closed, about any site, miner, organisation or lot of the trace."""
+    """Incidents, open or closed, about any site, miner, organisation or lot of the trace.
+
+    The trace's lots (10,000 and more) are named by the recursive query, not as bound values.
+    """
+    tree = ancestors(lot_id)
+    queries = [
+        select(Incident).where(col(column).in_(batch))
+        for column, ids in (
+            (Incident.site_id, site_ids),
+            (Incident.miner_id, miner_ids),
+            (Incident.organisation_id, organisation_ids),
+        )
+        for batch in chunks(ids)
+    ]
+    queries.append(select(Incident).where(col(Incident.lot_id).in_(select(tree.c.lot_id))))
     found: dict[uuid.UUID, IncidentFacts] = {}
-    for column, ids in (
-        (Incident.site_id, site_ids),
-        (Incident.miner_id, miner_ids),
-        (Incident.organisation_id, organisation_ids),
-        (Incident.lot_id, lot_ids),
-    ):
-        for batch in chunks(ids):
-            for row in session.scalars(select(Incident).where(col(column).in_(batch))):
-                found[row.id] = IncidentFacts(
-                    id=row.id,
-                    kind=row.kind,
-                    status=row.status,
-                    occurred_at=row.occurred_at,
-                    closed_at=row.closed_at,
-                    site_id=row.site_id,
-                    miner_id=row.miner_id,
-                    organisation_id=row.organisation_id,
-                    lot_id=row.lot_id,
-                    summary=row.summary,
-                )
+    for query in queries:
+        for row in session.scalars(query):
+            found[row.id] = IncidentFacts(
+                id=row.id,
+                kind=row.kind,
+                status=row.status,
+                occurred_at=row.occurred_at,
+                closed_at=row.closed_at,
+                site_id=row.site_id,
+                miner_id=row.miner_id,
+                organisation_id=row.organisation_id,
+                lot_id=row.lot_id,
+                summary=row.summary,
+            )
     return sorted(found.values(), key=lambda i: (i.occurred_at, i.id))
