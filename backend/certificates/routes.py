@@ -32,7 +32,7 @@ from backend.certificates.schemas import (
     PublicKeys,
     ReplacementIn,
     Verification,
-    VoidIn,
+    CertificateVoidIn,
 )
 from backend.certificates.views import certificate_public, fields_public, is_expired, signed_fields
 from backend.clock import utcnow
@@ -148,13 +148,13 @@ def read(ctx: Context) -> Response:
     "POST",
     API + "/{number}/void",
     "Void a certificate (its number is never reused)",
-    request=VoidIn,
+    request=CertificateVoidIn,
     response=CertificatePublic,
     errors=(403, 404, 409, 422),
 )
 def void(ctx: Context) -> Response:
     require(ctx.user, "certificate", Action.write)
-    body = parse_model(VoidIn, ctx.body)
+    body = parse_model(CertificateVoidIn, ctx.body)
     cert = service.void(
         session=ctx.session, principal=ctx.user, number=str(ctx.path["number"]), reason=body.reason
     )

@@ -42,7 +42,7 @@ class ReplacementIn(ShipmentIn):
     void_reason: Reason = Field(description="why the certificate being replaced is voided")
 
 
-class VoidIn(Strict):
+class CertificateVoidIn(Strict):
     reason: Reason
 
 

@@ -27,8 +27,9 @@ MALFORMED_LENGTHS = [b"abc", b"-1", b"+5", b"0x10", b"5, 6", b"", b"5\xc2\xb2", 
 @pytest.fixture(scope="module")
 def port(engine: Engine, settings: Settings) -> Iterator[int]:
     """The application under uvicorn with the server's protocol, on loopback."""
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host="127.0.0.1",
         port=free_port(),
         http=ProblemH11Protocol,
@@ -47,6 +48,7 @@ def port(engine: Engine, settings: Settings) -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        app.state.engine.dispose()  # lifespan is off: nobody else closes its pool
 
 
 def exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:

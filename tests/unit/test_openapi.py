@@ -124,3 +124,23 @@ def test_a_sha256_path_parameter_is_described_by_its_pattern(spec: dict[str, Any
     op = spec["paths"]["/sync/v1/attachments/{sha256}"]["get"]
     (param,) = op["parameters"]
     assert param["schema"]["pattern"] == "^[0-9a-f]{64}$"
+
+
+def test_every_schema_reference_resolves(spec: dict[str, Any]) -> None:
+    """Two request models with one class name must not leave a `$ref` pointing at nothing."""
+    refs: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    schemas = spec["components"]["schemas"]
+    missing = sorted({r for r in refs if r.rsplit("/", 1)[-1] not in schemas})
+    assert refs and missing == []
