@@ -156,10 +156,12 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
                 "content": {media: {"schema": schema}},
             }
         else:
-            binary = {"schema": {"type": "string", "format": "binary"}}
+            # No model: a JSON document of the endpoint's own shape, or bytes (files, pages).
+            is_json = e.media_type.endswith(("/json", "+json"))
+            body = {"type": "object"} if is_json else {"type": "string", "format": "binary"}
             op["responses"][str(e.status)] = {
                 "description": "success",
-                "content": {e.media_type: binary},
+                "content": {e.media_type: {"schema": body}},
             }
         problem = {
             "content": {

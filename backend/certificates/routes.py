@@ -28,11 +28,11 @@ from backend.certificates.schemas import (
     CertificateIn,
     CertificatePublic,
     CertificatesPublic,
+    CertificateVoidIn,
     ConfirmationIn,
     PublicKeys,
     ReplacementIn,
     Verification,
-    CertificateVoidIn,
 )
 from backend.certificates.views import certificate_public, fields_public, is_expired, signed_fields
 from backend.clock import utcnow

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,9 +20,10 @@ class Period(StrEnum):
 
 
 PATTERNS = {
-    Period.month: re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$"),
-    Period.quarter: re.compile(r"^(\d{4})-Q([1-4])$"),
-    Period.half: re.compile(r"^(\d{4})-H([12])$"),
+    # Years 1900-2999: the range every time in the API lies in (backend/api/fields.py).
+    Period.month: re.compile(r"^((?:19|2\d)\d{2})-(0[1-9]|1[0-2])$"),
+    Period.quarter: re.compile(r"^((?:19|2\d)\d{2})-Q([1-4])$"),
+    Period.half: re.compile(r"^((?:19|2\d)\d{2})-H([12])$"),
 }
 MONTHS_IN = {Period.month: 1, Period.quarter: 3, Period.half: 6}
 
@@ -43,6 +44,21 @@ def parse_key(raw: str, period: Period, pointer: str) -> str:
             errors=[FieldError(pointer, f"expected a {period.value} such as {example}")],
         )
     return raw
+
+
+def within(raw: str, period: Period, pointer: str, *, first: bool) -> str:
+    """The `period` key holding a month, quarter or half key: its first month (`first`) or last.
+
+    So `from=2026-02&period=quarter` means 2026-Q1, and `to=2026-H1` with months means 2026-06.
+    """
+    if not any(p.match(raw) for p in PATTERNS.values()):
+        raise ValidationFailed(
+            f"{raw!r} is not a month, quarter or half-year such as 2026-03, 2026-Q1 or 2026-H1",
+            errors=[FieldError(pointer, "expected e.g. 2026-03, 2026-Q1 or 2026-H1")],
+        )
+    start, stop = bounds(raw)
+    day = start.date() if first else (stop - timedelta(days=1)).date()
+    return key_of(day, period)
 
 
 def bounds(key: str) -> tuple[datetime, datetime]:

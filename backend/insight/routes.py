@@ -25,7 +25,7 @@ from backend.insight import (
     tasks,
 )
 from backend.insight.access import require_role
-from backend.insight.periods import Period, key_of, parse_key
+from backend.insight.periods import Period, key_of, parse_key, within
 from backend.insight.schemas import TaskRequest
 from backend.insight.statistics import ALLOWED_BY, By
 
@@ -35,8 +35,10 @@ JSON_MEDIA = "application/json"
 
 
 # The period keys the handlers parse (backend/insight/periods.py): a month, quarter or half.
-PERIOD_KEY = r"^\d{4}-((0[1-9]|1[0-2])|Q[1-4]|H[12])$"
-QUARTER_KEY = r"^\d{4}-Q[1-4]$"
+PERIOD_KEY = r"^(19|2\d)\d{2}-((0[1-9]|1[0-2])|Q[1-4]|H[12])$"
+QUARTER_KEY = r"^(19|2\d)\d{2}-Q[1-4]$"
+# Each quarter of a trend is computed on request: a bounded span keeps that bounded.
+MAX_TREND_YEARS = 20
 
 
 def _q(name: str, description: str, kind: str = "string", **schema: Any) -> QueryParam:
@@ -104,8 +106,8 @@ def get_statistics(ctx: Context) -> Response:
     q = statistics.Query(
         by=by,
         period=period,
-        start=None if start is None else parse_key(start, period, "/query/from"),
-        end=None if end is None else parse_key(end, period, "/query/to"),
+        start=None if start is None else within(start, period, "/query/from", first=True),
+        end=None if end is None else within(end, period, "/query/to", first=False),
         district=_district(ctx),
     )
     rows = statistics.run(ctx.session, ctx.user, q)
@@ -117,8 +119,8 @@ def get_statistics(ctx: Context) -> Response:
     API + "/kp-return",
     "KP statistics return: production per half-year, exports per quarter, reconciled",
     query=(
-        _q("year", "calendar year", "integer"),
-        _q("quarter", "one quarter of exports only, e.g. 2026-Q2"),
+        _q("year", "calendar year", "integer", minimum=2000, maximum=2100),
+        _q("quarter", "one quarter of exports only, e.g. 2026-Q2", pattern=QUARTER_KEY),
         _q("format", "json | csv", enum=["json", "csv"]),
     ),
     errors=(403, 422),
@@ -153,7 +155,13 @@ def kp_return(ctx: Context) -> Response:
     "Coverage per district (aggregates only): licensed sites, registered miners, GPS purchases",
     query=(
         _q("district", "district code"),
-        _q("unvisited_days", "a site is unvisited after this many days", "integer"),
+        _q(
+            "unvisited_days",
+            "a site is unvisited after this many days",
+            "integer",
+            minimum=1,
+            maximum=3650,
+        ),
     ),
     errors=(403, 404, 422),
 )
@@ -190,6 +198,11 @@ def coverage_trends(ctx: Context) -> Response:
         raise ValidationFailed(
             "from is after to", errors=[FieldError("/query/from", "must not be after to")]
         )
+    if int(last[:4]) - int(first[:4]) > MAX_TREND_YEARS:
+        raise ValidationFailed(
+            f"a trend spans at most {MAX_TREND_YEARS} years",
+            errors=[FieldError("/query/from", f"at most {MAX_TREND_YEARS} years before to")],
+        )
     rows = coverage.trends(ctx.session, ctx.user, first=first, last=last, district=_district(ctx))
     return JSON({**_meta(ctx), "items": rows})
 
@@ -198,7 +211,7 @@ def coverage_trends(ctx: Context) -> Response:
     "GET",
     API + "/non-reporting",
     "Licensed traders and mining licences with no records in N days",
-    query=(_q("days", "silence longer than this many days", "integer"),),
+    query=(_q("days", "silence longer than this many days", "integer", minimum=1, maximum=3650),),
     errors=(403, 422),
 )
 def non_reporting(ctx: Context) -> Response:
@@ -222,8 +235,20 @@ def non_reporting(ctx: Context) -> Response:
     API + "/non-reporting/habitual",
     "Habitual non-reporters: traders silent in most of the last quarters",
     query=(
-        _q("quarters", "how many complete quarters to look back", "integer"),
-        _q("threshold", "silent in at least this many of them", "integer"),
+        _q(
+            "quarters",
+            "how many complete quarters to look back",
+            "integer",
+            minimum=1,
+            maximum=20,
+        ),
+        _q(
+            "threshold",
+            "silent in at least this many of them (more than `quarters`: all of them)",
+            "integer",
+            minimum=1,
+            maximum=20,
+        ),
     ),
     errors=(403, 422),
 )
@@ -231,7 +256,7 @@ def habitual(ctx: Context) -> Response:
     require_role(ctx.user, access.NON_REPORTING, "read non-reporting lists")
     reject_unknown_params(ctx.request, ("quarters", "threshold"))
     quarters = _int(ctx, "quarters", 4, 1, 20)
-    threshold = _int(ctx, "threshold", max(1, quarters // 2 + 1), 1, quarters)
+    threshold = min(_int(ctx, "threshold", max(1, quarters // 2 + 1), 1, 20), quarters)
     rows = nonreporting.habitual(ctx.session, now=utcnow(), quarters=quarters, threshold=threshold)
     return JSON({"quarters": quarters, "threshold": threshold, "items": rows})
 
@@ -249,9 +274,15 @@ def _window(ctx: Context) -> spotcheck.Window:
     API + "/spot-checks",
     "Risk-ranked sites and buyers of a district, each with its reasons",
     query=(
-        _q("district", "district code (required)"),
-        _q("days", "signal window in days", "integer"),
-        _q("unvisited_days", "a site is overdue after this many days", "integer"),
+        QueryParam("district", "district code", required=True),
+        _q("days", "signal window in days", "integer", minimum=7, maximum=3650),
+        _q(
+            "unvisited_days",
+            "a site is overdue after this many days",
+            "integer",
+            minimum=1,
+            maximum=3650,
+        ),
     ),
     errors=(403, 404, 422),
 )

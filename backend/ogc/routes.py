@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from backend.api.jsonio import JSON, GeoJSON
 from backend.api.pagination import parse_bbox
-from backend.api.params import BBOX_SCHEMA
+from backend.api.params import BBOX_SCHEMA, integer_schema
 from backend.api.routing import Context, QueryParam, Router
 from backend.errors import FieldError, NotFound, ValidationFailed
 from backend.ogc.collections import COLLECTIONS, Collection, Interval, visible
@@ -36,11 +36,9 @@ Q_ITEMS = (
     QueryParam(
         "limit",
         "features per page (capped at the server's maximum)",
-        {"type": "integer", "minimum": 1},
+        integer_schema(1),
     ),
-    QueryParam(
-        "offset", "features to skip (follow the `next` link)", {"type": "integer", "minimum": 0}
-    ),
+    QueryParam("offset", "features to skip (follow the `next` link)", integer_schema(0)),
     QueryParam("f", "json (the only encoding)"),
 )
 

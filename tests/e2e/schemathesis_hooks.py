@@ -1,4 +1,11 @@
-"""Schemathesis hooks: how to make a valid `format: bbox` value (see backend.api.params)."""
+"""Schemathesis hooks: how to make a valid `format: bbox` value (see backend.api.params), and
+no made-up list cursors.
+
+A cursor is the server's own signed token (an HMAC over the page's last id, the list and its
+filters): no schema can say which strings the server issued, so any generated one is refused
+with a 422 naming `cursor`. tests/e2e/test_security.py proves that refusal; here cursors are
+left out of generated queries so every other parameter is still exercised.
+"""
 
 from __future__ import annotations
 
@@ -14,3 +21,10 @@ def _bbox(draw: st.DrawFn) -> str:
 
 
 schemathesis.openapi.format("bbox", _bbox())
+
+
+@schemathesis.hook
+def map_query(ctx: object, query: dict[str, object] | None) -> dict[str, object] | None:
+    if query:
+        query.pop("cursor", None)
+    return query
