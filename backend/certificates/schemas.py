@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.api.fields import Day
 from backend.certificates.models import HsCode
 
 Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
@@ -49,7 +50,7 @@ class CertificateVoidIn(Strict):
 class ConfirmationIn(Strict):
     """The import confirmation (return slip) sent back by the importing authority."""
 
-    received_on: date
+    received_on: Day
     importing_authority: Annotated[str, Field(min_length=2, max_length=200)]
     reference: Annotated[str, Field(min_length=1, max_length=100)] | None = None
 
