@@ -66,6 +66,10 @@ class Fixed:
     seq: int = 0
 
 
+# A flag as the custody rules write one: a code and a sentence (the API shows both).
+PRICE_FLAG = [{"code": "price", "detail": "price far off the district median"}]
+
+
 def _event(session: Session, f: Fixed, name: str, **values: Any) -> CustodyEvent:
     f.seq += 1
     chain = values.get("organisation_id") or values.get("miner_id") or uuid.uuid4()
@@ -180,7 +184,17 @@ def build(session: Session, district: str = DISTRICT, year: int = YEAR) -> Fixed
     )
     for name, when, site, org, carats, usd, stones, dist, flags in (
         ("P1", at(2019, 1, 15), s1, f.b1, "10.000", "1000.00", 5, "0", []),
-        ("P2", at(2019, 2, 20), s1, f.b2, "5.500", "660.00", 3, "0", [{"code": "price"}]),
+        (
+            "P2",
+            at(2019, 2, 20),
+            s1,
+            f.b2,
+            "5.500",
+            "660.00",
+            3,
+            "0",
+            [{"code": "price", "detail": "price far from the district median"}],
+        ),
         ("P3", at(2019, 5, 3), s2, f.b1, "2.250", "180.00", 2, "120.5", []),
         ("P4", at(2019, 8, 10), s1, f.b1, "4.000", "500.00", 2, "0", []),
     ):
