@@ -153,7 +153,7 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
                 schema, media = ref, "application/json"
             op["responses"][str(e.status)] = {
                 "description": "success",
-                "content": {media: {"schema": schema}},
+                "content": {media: {"schema": schema}, **_alternates(e)},
             }
         else:
             # No model: a JSON document of the endpoint's own shape, or bytes (files, pages).
@@ -161,7 +161,7 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
             body = {"type": "object"} if is_json else {"type": "string", "format": "binary"}
             op["responses"][str(e.status)] = {
                 "description": "success",
-                "content": {e.media_type: {"schema": body}},
+                "content": {e.media_type: {"schema": body}, **_alternates(e)},
             }
         problem = {
             "content": {
@@ -181,6 +181,11 @@ def build(endpoints: Iterable[Endpoint], *, title: str, version: str) -> dict[st
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _alternates(e: Endpoint) -> dict[str, Any]:
+    """The other media types of an endpoint's success answer: files, as bytes."""
+    return {m: {"schema": {"type": "string", "format": "binary"}} for m in e.alternates}
 
 
 SERVICE_PATHS: dict[str, dict[str, Any]] = {

@@ -124,6 +124,8 @@ class Endpoint:
     auth: bool = True
     query: Sequence[QueryParam] = ()
     media_type: str = "application/json"
+    # Other media types the same success answer may take (e.g. `?format=csv`), documented beside it.
+    alternates: Sequence[str] = ()
     description: str = ""
     errors: Sequence[int] = ()
     # GeoJSON: the request body is a Feature with these geometry types and `request` properties;

@@ -123,6 +123,7 @@ def get_statistics(ctx: Context) -> Response:
         _q("quarter", "one quarter of exports only, e.g. 2026-Q2", pattern=QUARTER_KEY),
         _q("format", "json | csv", enum=["json", "csv"]),
     ),
+    alternates=("text/csv",),
     errors=(403, 422),
 )
 def kp_return(ctx: Context) -> Response:
@@ -346,7 +347,8 @@ FORMATS = ("csv", "geojson", "gpkg")
         _q("by", "statistics: district | site | licence | buyer"),
         _q("period", "statistics: month | quarter | half"),
     ),
-    media_type="application/octet-stream",
+    media_type="text/csv",
+    alternates=("application/geo+json", "application/geopackage+sqlite3"),
     errors=(403, 404, 422),
 )
 def export(ctx: Context) -> Response:

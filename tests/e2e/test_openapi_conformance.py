@@ -81,3 +81,24 @@ def test_a_405_names_every_method_the_path_answers_in_allow(
     assert r.status_code == 405
     assert r.headers["allow"] == allow
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+FILES = [
+    ("ministry", "/api/v1/insight/kp-return?format=csv"),
+    ("ministry", "/api/v1/insight/kp-return"),
+    ("ministry", "/api/v1/insight/exports/sites?format=csv"),
+    ("ministry", "/api/v1/insight/exports/sites?format=geojson"),
+    ("ministry", "/api/v1/insight/exports/all?format=gpkg"),
+]
+
+
+@pytest.mark.parametrize(("who", "path"), FILES, ids=[p for _, p in FILES])
+def test_every_format_an_endpoint_answers_in_is_a_documented_content_type(
+    api: Api, spec: dict[str, Any], who: str, path: str
+) -> None:
+    with api.client(who) as c:
+        r = c.get(path)
+    assert r.status_code == 200, r.text
+    template = "/api/v1/insight/exports/{dataset}" if "/exports/" in path else path.split("?")[0]
+    documented = spec["paths"][template]["get"]["responses"]["200"]["content"]
+    assert r.headers["content-type"].split(";")[0] in documented
