@@ -6,6 +6,7 @@ import math
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from shapely.geometry import (
     GeometryCollection,
     LineString,
@@ -17,7 +18,6 @@ from shapely.geometry import (
     mapping,
 )
 from shapely.geometry.base import BaseGeometry
-from shapely.geometry.polygon import orient
 
 from geodata.errors import (
     CoordinateOutOfRange,
@@ -142,12 +142,36 @@ def to_geojson(geom: BaseGeometry) -> dict[str, Any]:
         geom, MultiPoint | MultiLineString | MultiPolygon
     ):
         return {"type": "GeometryCollection", "geometries": [to_geojson(g) for g in geom.geoms]}
+    if geom.is_empty:
+        raw = mapping(geom)
+        return {"type": raw["type"], "coordinates": _rounded(raw["coordinates"])}
+    # Pages of sites are mostly this: rings rounded as arrays, not coordinate by coordinate.
+    return {"type": geom.geom_type, "coordinates": _coordinates(geom)}
+
+
+def _coordinates(geom: BaseGeometry) -> Any:
+    if isinstance(geom, Point):
+        return _array(geom.coords)[0]
+    if isinstance(geom, LineString):
+        return _array(geom.coords)
     if isinstance(geom, Polygon):
-        geom = orient(geom, sign=1.0)
-    elif isinstance(geom, MultiPolygon):
-        geom = MultiPolygon([orient(p, sign=1.0) for p in geom.geoms])
-    raw = mapping(geom)
-    return {"type": raw["type"], "coordinates": _rounded(raw["coordinates"])}
+        return [_ring(geom.exterior, ccw=True), *(_ring(r, ccw=False) for r in geom.interiors)]
+    return [_coordinates(g) for g in geom.geoms]  # type: ignore[attr-defined]
+
+
+def _ring(ring: Any, *, ccw: bool) -> Any:
+    """A ring's positions, turned if its winding is not the one RFC 7946 asks for."""
+    xy = np.asarray(ring.coords)
+    x, y = xy[:, 0], xy[:, 1]
+    # shapely's signed_area (the shoelace formula), so the winding test is orient()'s own
+    area = float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))
+    if (area < 0) if ccw else (area > 0):
+        xy = xy[::-1]
+    return np.round(xy, DECIMALS).tolist()
+
+
+def _array(coords: Any) -> Any:
+    return np.round(np.asarray(coords), DECIMALS).tolist()
 
 
 def feature(
