@@ -156,7 +156,7 @@ def _coordinates(geom: BaseGeometry) -> Any:
         return _array(geom.coords)
     if isinstance(geom, Polygon):
         return [_ring(geom.exterior, ccw=True), *(_ring(r, ccw=False) for r in geom.interiors)]
-    return [_coordinates(g) for g in geom.geoms]  # type: ignore[attr-defined]
+    return [_coordinates(g) for g in geom.geoms]
 
 
 def _ring(ring: Any, *, ccw: bool) -> Any:
