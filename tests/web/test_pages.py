@@ -318,6 +318,7 @@ def test_french_pages_have_no_english_strings_left(
                 lambda d: d.find_element(By.ID, "payload-result").get_attribute("data-verdict")
             )
         if path == "/map":
+            wait_for_map(page)  # the district options arrive with the map's first data
             Select(page.find_element(By.ID, "f-district")).select_by_value(HOME_DISTRICT)
             Select(page.find_element(By.ID, "f-period")).select_by_index(1)
             wait_for_map(page)
