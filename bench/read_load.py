@@ -17,7 +17,10 @@ A baseline at the first rate is `/healthz` (one `SELECT 1`), measured in the sam
 
 Each row prints p50/p95/p99, errors (anything but 200, or no answer within 10 s) and the peak
 resident memory of the server's processes (the supervisor and its workers, summed, sampled
-every 50 ms). Nothing is asserted about times.
+every 50 ms), and the CPU time the server's processes spent per request sent (PostgreSQL's own
+processes are not counted). That last figure holds even on a shared machine: two cores give at
+most 2000 / (CPU ms per request) requests/s, before the load generator and the database take
+their share. Nothing is asserted about times.
 """
 
 from __future__ import annotations
@@ -163,6 +166,21 @@ def tree_rss_bytes(pid: int) -> int:
     return total * 1024
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants, from /proc/<pid>/stat."""
+    ticks, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        except (OSError, IndexError, ValueError):
+            pass
+        todo.extend(_children(p))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class TreeRss:
     """Samples `tree_rss_bytes` every 50 ms; `peak()` since the last `reset()`."""
 
@@ -248,6 +266,7 @@ class Result:
     errors: int
     wall_s: float
     rss_peak: int
+    cpu_ms_per_request: float  # the server's processes only (not PostgreSQL's)
 
 
 class RawClient:
@@ -330,13 +349,26 @@ def run_rate(
     base_url: str, token: str, rss: TreeRss, label: str, paths: tuple[str, ...], rate: int, s: float
 ) -> Result:
     rss.reset()
+    cpu = tree_cpu_seconds(rss.pid)
     results, wall = asyncio.run(_drive(base_url, token, paths, rate, s))
+    # Includes the warm-up requests' CPU (a few per path): a slight overstatement.
+    cpu_ms = (tree_cpu_seconds(rss.pid) - cpu) * 1000 / max(len(results), 1)
     ok = [r for r in results if r is not None]
-    return Result(label, rate, len(results), ok, len(results) - len(ok), wall, rss.peak())
+    return Result(label, rate, len(results), ok, len(results) - len(ok), wall, rss.peak(), cpu_ms)
 
 
 def print_results(title: str, command: str, workers: int, results: list[Result]) -> None:
-    head = ("load", "rate/s", "sent", "p50 ms", "p95 ms", "p99 ms", "errors", "server RSS peak")
+    head = (
+        "load",
+        "rate/s",
+        "sent",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "server RSS peak",
+        "server CPU ms/req",
+    )
     rows = [
         (
             r.label,
@@ -347,6 +379,7 @@ def print_results(title: str, command: str, workers: int, results: list[Result])
             f"{percentile(r.latencies_ms, 99):.1f}",
             str(r.errors),
             mib(r.rss_peak),
+            f"{r.cpu_ms_per_request:.1f}",
         )
         for r in results
     ]

@@ -93,3 +93,34 @@ def test_a_well_framed_request_still_reaches_the_application(port: int) -> None:
         b"Content-Length: 2\r\nConnection: close\r\n\r\n{}",
     )
     assert (status, headers["content-type"]) == (401, "application/problem+json")
+
+
+def test_a_connection_on_a_socket_bound_the_way_workers_get_it_has_nagle_off() -> None:
+    """`--workers N`: uvicorn binds the socket (proto 0) and asyncio leaves Nagle on."""
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        assert scope["type"] == "http"
+        await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), http=ProblemH11Protocol, lifespan="off"
+    )
+    listener = config.bind_socket()  # what the multiprocess supervisor hands each worker
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        with socket.create_connection(("127.0.0.1", config.port), timeout=10) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(65536).startswith(b"HTTP/1.1 204")
+            (connection,) = server.server_state.connections
+            accepted = connection.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
