@@ -150,7 +150,19 @@ def run(db_url: str, runs: int) -> None:
                 "statistics by district, quarter",
                 "/api/v1/insight/statistics?by=district&period=quarter",
             ),
-            ("statistics by site, month", "/api/v1/insight/statistics?by=site&period=month"),
+            (
+                "statistics by site, month (100 sites)",
+                "/api/v1/insight/statistics?by=site&period=month",
+            ),
+            (
+                "  the page after it (its cursor)",
+                "/api/v1/insight/statistics?by=site&period=month&cursor="
+                + str(
+                    client.get("/api/v1/insight/statistics?by=site&period=month").json()[
+                        "next_cursor"
+                    ]
+                ),
+            ),
             (f"KP return {quarter}", f"/api/v1/insight/kp-return?quarter={quarter}"),
             (f"KP return {quarter} CSV", f"/api/v1/insight/kp-return?quarter={quarter}&format=csv"),
             ("OGC sites items, first page", "/api/v1/ogc/collections/sites/items?limit=100"),
@@ -161,6 +173,10 @@ def run(db_url: str, runs: int) -> None:
             (
                 "OGC production-by-site page",
                 "/api/v1/ogc/collections/production-by-site/items?limit=100",
+            ),
+            (
+                f"OGC production-by-site, offset {deep:,}",
+                f"/api/v1/ogc/collections/production-by-site/items?limit=100&offset={deep}",
             ),
             (
                 "OGC production-by-district page",

@@ -1,7 +1,8 @@
 """The monthly aggregate behind statistics and returns: rebuilt from custody by one action.
 
 `refresh` replaces every `insight_stat` row with sums over custody events (purchases per site
-and per buyer, production per site) in four INSERT … SELECT statements, on both databases.
+and per buyer, production per site) in four INSERT … SELECT statements, on both databases, and
+then the per-quarter site and district rows of `insight_quarter` from those.
 The rows are derived data, so they are replaced rather than versioned; the action itself is
 audited and stamped in `insight_refresh`.
 """
@@ -21,7 +22,7 @@ from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.custody.models import CustodyEvent, EventKind, EventOutput
 from backend.insight.access import SUPERVISORS, require_role
-from backend.insight.models import Dimension, InsightRefresh, InsightStat
+from backend.insight.models import Dimension, InsightQuarter, InsightRefresh, InsightStat
 from backend.insight.periods import half_of_month_sql, month_sql, quarter_of_month_sql
 from backend.registry.models import Licence, LicenceStatus, Site
 from backend.usecase import use_case
@@ -159,7 +160,38 @@ def rebuild(session: Session) -> int:
         .group_by(col(S.district_code), col(S.month), col(S.quarter), col(S.half))
     )
     session.execute(insert(table).from_select(list(COLUMNS), by_district))
+    _rebuild_quarters(session)
     return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+QUARTER_MEASURES = (
+    "purchases",
+    "purchased_carats",
+    "purchased_usd",
+    "purchased_stones",
+    "produced_carats",
+)
+
+
+def _rebuild_quarters(session: Session) -> None:
+    """Site and district rows summed per quarter (`InsightQuarter`), from the monthly rows."""
+    S = InsightStat
+    session.execute(delete(InsightQuarter))
+    per_quarter = (
+        select(
+            col(S.dim),
+            col(S.key_id),
+            col(S.district_code),
+            col(S.quarter),
+            *[func.sum(getattr(S, m)) for m in QUARTER_MEASURES],
+        )
+        .where(col(S.dim).in_([Dimension.site, Dimension.district]))
+        .group_by(col(S.dim), col(S.key_id), col(S.district_code), col(S.quarter))
+    )
+    columns = ["dim", "key_id", "district_code", "quarter", *QUARTER_MEASURES]
+    session.execute(
+        insert(InsightQuarter.__table__).from_select(columns, per_quarter)  # type: ignore[attr-defined]
+    )
 
 
 @use_case

@@ -36,6 +36,7 @@ class InsightStat(SQLModel, table=True):
         Index("ix_insight_stat_dim_month", "dim", "month"),
         Index("ix_insight_stat_dim_district_month", "dim", "district_code", "month"),
         Index("ix_insight_stat_dim_key", "dim", "key_id"),
+        Index("ix_insight_stat_dim_licence", "dim", "licence_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -55,6 +56,32 @@ class InsightStat(SQLModel, table=True):
     productions: int = 0
     produced_carats: Decimal = Field(default=Decimal(0), sa_type=CARATS)
     produced_stones: int = 0
+
+
+class InsightQuarter(SQLModel, table=True):
+    """The site and district rows of `insight_stat` summed per quarter, for the map layers.
+
+    An OGC items page of production per site and quarter reads these rows in key order, so a
+    page and its `numberMatched` never group hundreds of thousands of monthly rows. Rebuilt by
+    the same refresh, from `insight_stat`.
+    """
+
+    __tablename__ = "insight_quarter"
+    __table_args__ = (
+        Index("ix_insight_quarter_dim_key_quarter", "dim", "key_id", "quarter"),
+        Index("ix_insight_quarter_dim_district_quarter", "dim", "district_code", "quarter"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dim: str = Field(max_length=8)  # site | district
+    key_id: uuid.UUID | None = None  # the site; none for district rows
+    district_code: str | None = Field(default=None, max_length=16)
+    quarter: str = Field(max_length=7)
+    purchases: int = 0
+    purchased_carats: Decimal = Field(default=Decimal(0), sa_type=CARATS)
+    purchased_usd: Decimal = Field(default=Decimal(0), sa_type=USD)
+    purchased_stones: int = 0
+    produced_carats: Decimal = Field(default=Decimal(0), sa_type=CARATS)
 
 
 class InsightRefresh(SQLModel, table=True):

@@ -9,7 +9,9 @@ from starlette.responses import Response, StreamingResponse
 
 from backend.api.inputs import parse_model
 from backend.api.jsonio import JSON
-from backend.api.listing import enum_param, reject_unknown_params
+from backend.api.listing import Q_CURSOR, enum_param, page_of, reject_unknown_params
+from backend.api.pagination import encode_cursor
+from backend.api.params import integer_schema
 from backend.api.routing import Context, QueryParam, Router
 from backend.clock import utcnow
 from backend.errors import FieldError, NotFound, ValidationFailed
@@ -28,6 +30,7 @@ from backend.insight.access import require_role
 from backend.insight.periods import Period, key_of, parse_key, within
 from backend.insight.schemas import TaskRequest
 from backend.insight.statistics import ALLOWED_BY, By
+from backend.settings import Settings
 
 router = Router("insight")
 API = "/api/v1/insight"
@@ -93,6 +96,12 @@ def refresh(ctx: Context) -> Response:
         _q("from", "first period, e.g. 2026-Q1", pattern=PERIOD_KEY),
         _q("to", "last period, e.g. 2026-Q4", pattern=PERIOD_KEY),
         _q("district", "district code"),
+        QueryParam(
+            "limit",
+            "keys per page (sites, licences, buyers or districts), each with all its periods",
+            integer_schema(1, Settings.page_size_max),
+        ),
+        Q_CURSOR,
     ),
     errors=(403, 404, 422),
 )
@@ -110,8 +119,14 @@ def get_statistics(ctx: Context) -> Response:
         end=None if end is None else within(end, period, "/query/to", first=False),
         district=_district(ctx),
     )
-    rows = statistics.run(ctx.session, ctx.user, q)
-    return JSON({"by": by, "period": period, **_meta(ctx), "items": rows})
+    page = page_of(ctx.request, ctx.settings)
+    after = None if page.after is None else statistics.key_from_cursor(by, page.after)
+    keys, more = statistics.page_keys(ctx.session, ctx.user, q, page.limit, after)
+    rows = statistics.run(ctx.session, ctx.user, q, keys)
+    cursor = None
+    if more and page.signer is not None:
+        cursor = encode_cursor(statistics.key_as_cursor(by, keys[-1]), page.signer)
+    return JSON({"by": by, "period": period, **_meta(ctx), "items": rows, "next_cursor": cursor})
 
 
 @router.route(

@@ -72,15 +72,34 @@ def _scoped(stmt: Select[Any], principal: Principal, by: By) -> Select[Any]:
     return stmt
 
 
-def statement(principal: Principal, q: Query) -> Select[Any]:
-    period = _period_column(q.period)
-    key = {
+def _key(by: By) -> Any:
+    return {
         By.district: col(S.district_code),
         By.site: col(S.key_id),
         By.licence: col(S.licence_id),
         By.buyer: col(S.key_id),
-    }[q.by]
+    }[by]
+
+
+def _filtered(stmt: Select[Any], principal: Principal, q: Query) -> Select[Any]:
+    """The dimension, the district, the periods and the reader's scope."""
     dim = {By.district: Dimension.district, By.buyer: Dimension.buyer}.get(q.by, Dimension.site)
+    stmt = stmt.where(col(S.dim) == dim)
+    if q.by is By.licence:
+        stmt = stmt.where(col(S.licence_id).isnot(None))
+    if q.district is not None:
+        stmt = stmt.where(col(S.district_code) == q.district)
+    if q.start is not None:
+        stmt = stmt.where(col(S.month) >= bounds(q.start)[0].strftime("%Y-%m"))
+    if q.end is not None:
+        stmt = stmt.where(col(S.month) < bounds(q.end)[1].strftime("%Y-%m"))
+    return _scoped(stmt, principal, q.by)
+
+
+def statement(principal: Principal, q: Query, keys: list[Any] | None = None) -> Select[Any]:
+    """Sums per (key, period); only the given keys when a page names them."""
+    period = _period_column(q.period)
+    key = _key(q.by)
     stmt = (
         select(
             key.label("key"),
@@ -94,19 +113,39 @@ def statement(principal: Principal, q: Query) -> Select[Any]:
             func.sum(col(S.productions)),
             func.sum(col(S.produced_carats)),
         )
-        .where(col(S.dim) == dim)
         .group_by(key, period)
         .order_by(key, period)
     )
-    if q.by is By.licence:
-        stmt = stmt.where(col(S.licence_id).isnot(None))
-    if q.district is not None:
-        stmt = stmt.where(col(S.district_code) == q.district)
-    if q.start is not None:
-        stmt = stmt.where(col(S.month) >= bounds(q.start)[0].strftime("%Y-%m"))
-    if q.end is not None:
-        stmt = stmt.where(col(S.month) < bounds(q.end)[1].strftime("%Y-%m"))
-    return _scoped(stmt, principal, q.by)
+    if keys is not None:
+        stmt = stmt.where(key.in_(keys))
+    return _filtered(stmt, principal, q)
+
+
+# A page is a run of keys (sites, licences, buyers or districts) in key order, each with all its
+# periods. Its cursor is the last key as 16 bytes: a UUID, or a district code (at most 16
+# characters) padded with NULs (backend.api.pagination signs it).
+
+
+def key_as_cursor(by: By, key: Any) -> uuid.UUID:
+    if by is By.district:
+        return uuid.UUID(bytes=str(key).encode().ljust(16, b"\0"))
+    return uuid.UUID(str(key))
+
+
+def key_from_cursor(by: By, after: uuid.UUID) -> Any:
+    return after.bytes.rstrip(b"\0").decode() if by is By.district else after
+
+
+def page_keys(
+    session: Session, principal: Principal, q: Query, limit: int, after: Any | None
+) -> tuple[list[Any], bool]:
+    """The next `limit` keys after `after`, in order, and whether more follow."""
+    key = _key(q.by)
+    stmt = _filtered(select(key).where(key.isnot(None)), principal, q)
+    if after is not None:
+        stmt = stmt.where(key > after)
+    found = list(session.scalars(stmt.group_by(key).order_by(key).limit(limit + 1)))
+    return found[:limit], len(found) > limit
 
 
 def _sum_type(session: Session, value: Any, scale: int) -> Decimal:
@@ -171,8 +210,13 @@ def capacities(
     return out
 
 
-def run(session: Session, principal: Principal, q: Query) -> list[dict[str, Any]]:
-    rows = session.execute(statement(principal, q)).all()
+def run(
+    session: Session, principal: Principal, q: Query, keys: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every (key, period) row, or those of the given keys (one page)."""
+    if keys is not None and not keys:
+        return []
+    rows = session.execute(statement(principal, q, keys)).all()
     labels = _labels(session, q.by, {r[0] for r in rows})
     caps: dict[tuple[Any, str], Decimal] = {}
     if q.by is By.site:

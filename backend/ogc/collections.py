@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, Uuid, and_, false, func, literal_column, select
+from sqlalchemy import Select, and_, false, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -22,8 +22,8 @@ from backend.auth.principal import Principal
 from backend.custody import queries as custody_queries
 from backend.custody.models import CustodyEvent, EventKind
 from backend.insight import access
-from backend.insight.models import Dimension, InsightStat
-from backend.insight.periods import bounds
+from backend.insight.models import Dimension, InsightQuarter
+from backend.insight.periods import Period, bounds, key_of
 from backend.insight.rules import usd_per_carat
 from backend.registry import queries
 from backend.registry.models import Jurisdiction, Licence, LicenceKind, Site
@@ -182,27 +182,27 @@ def _licence_feature(r: Any) -> dict[str, Any]:
 
 # --- production aggregates ------------------------------------------------------------------------
 
-S = InsightStat
+Q = InsightQuarter
 
 
 def _aggregate_time(t: Interval) -> list[Any]:
-    """Quarters that overlap the interval (by their months)."""
+    """Quarters that overlap the interval, whole: a feature's figures never depend on a filter."""
     start, end = t
     out = []
     if start is not None:
-        out.append(col(S.month) >= start.strftime("%Y-%m"))
+        out.append(col(Q.quarter) >= key_of(start.date(), Period.quarter))
     if end is not None:
-        out.append(col(S.month) <= end.strftime("%Y-%m"))
+        out.append(col(Q.quarter) <= key_of(end.date(), Period.quarter))
     return out
 
 
-def _sums() -> list[Any]:
+def _measures() -> list[Any]:
     return [
-        func.sum(col(S.purchases)).label("purchases"),
-        func.sum(col(S.purchased_carats)).label("carats"),
-        func.sum(col(S.purchased_usd)).label("usd_value"),
-        func.sum(col(S.purchased_stones)).label("stones"),
-        func.sum(col(S.produced_carats)).label("produced_carats"),
+        col(Q.purchases).label("purchases"),
+        col(Q.purchased_carats).label("carats"),
+        col(Q.purchased_usd).label("usd_value"),
+        col(Q.purchased_stones).label("stones"),
+        col(Q.produced_carats).label("produced_carats"),
     ]
 
 
@@ -213,19 +213,19 @@ def _district_scope(p: Principal, column: Any) -> list[Any]:
 
 
 def _site_production(s: Session, p: Principal, bbox: BBox | None, t: Interval) -> Select[Any]:
-    agg = (
-        select(col(S.key_id).label("site_id"), col(S.quarter).label("quarter"), *_sums())
-        .where(col(S.dim) == Dimension.site, *_aggregate_time(t))
-        .where(*_district_scope(p, col(S.district_code)))
-        .group_by(col(S.key_id), col(S.quarter))
-        .subquery("agg")
+    stmt = (
+        select(
+            col(Q.key_id).label("site_id"),
+            col(Q.quarter).label("quarter"),
+            *_measures(),
+            col(Site.name).label("name"),
+            col(Site.district_code).label("district"),
+            col(Site.geometry).label("geometry"),
+        )
+        .join(Site, col(Site.id) == col(Q.key_id))
+        .where(col(Q.dim) == Dimension.site, *_aggregate_time(t))
+        .where(*_district_scope(p, col(Q.district_code)))
     )
-    stmt = select(
-        agg,
-        col(Site.name).label("name"),
-        col(Site.district_code).label("district"),
-        col(Site.geometry).label("geometry"),
-    ).join(Site, col(Site.id) == agg.c.site_id)
     if bbox is not None:
         stmt = stmt.where(intersects_bbox(col(Site.geometry), bbox))
     return stmt
@@ -284,18 +284,18 @@ def _as_uuid(raw: str) -> Any:
 
 
 def _district_production(s: Session, p: Principal, bbox: BBox | None, t: Interval) -> Select[Any]:
-    agg = (
-        select(col(S.district_code).label("district"), col(S.quarter).label("quarter"), *_sums())
-        .where(col(S.dim) == Dimension.district, *_aggregate_time(t))
-        .where(*_district_scope(p, col(S.district_code)))
-        .group_by(col(S.district_code), col(S.quarter))
-        .subquery("agg")
+    stmt = (
+        select(
+            col(Q.district_code).label("district"),
+            col(Q.quarter).label("quarter"),
+            *_measures(),
+            col(Jurisdiction.name).label("name"),
+            col(Jurisdiction.boundary).label("geometry"),
+        )
+        .join(Jurisdiction, col(Jurisdiction.code) == col(Q.district_code))
+        .where(col(Q.dim) == Dimension.district, *_aggregate_time(t))
+        .where(*_district_scope(p, col(Q.district_code)))
     )
-    stmt = select(
-        agg,
-        col(Jurisdiction.name).label("name"),
-        col(Jurisdiction.boundary).label("geometry"),
-    ).join(Jurisdiction, col(Jurisdiction.code) == agg.c.district)
     if bbox is not None:
         stmt = stmt.where(intersects_bbox(col(Jurisdiction.boundary), bbox))
     return stmt
@@ -347,11 +347,6 @@ def _purchase_feature(r: Any) -> dict[str, Any]:
     }
 
 
-def literal_order(name: str) -> Any:
-    """A column of the aggregate subquery by label, typed so ids bind right on both databases."""
-    return literal_column(name, type_=Uuid() if name == "site_id" else String())
-
-
 AGGREGATE_ROLES = frozenset(access.COVERAGE)
 
 COLLECTIONS: dict[str, Collection] = {
@@ -401,9 +396,9 @@ COLLECTIONS: dict[str, Collection] = {
             "MultiPolygon",
             "quarter",
             _site_production,
-            lambda: [literal_order("site_id"), literal_order("quarter")],
+            lambda: [col(Q.key_id), col(Q.quarter)],
             _site_production_feature,
-            _pair_clause(literal_order("site_id"), literal_order("quarter"), _as_uuid),
+            _pair_clause(col(Q.key_id), col(Q.quarter), _as_uuid),
         ),
         Collection(
             "production-by-district",
@@ -413,9 +408,9 @@ COLLECTIONS: dict[str, Collection] = {
             "MultiPolygon",
             "quarter",
             _district_production,
-            lambda: [literal_order("district"), literal_order("quarter")],
+            lambda: [col(Q.district_code), col(Q.quarter)],
             _district_production_feature,
-            _pair_clause(literal_order("district"), literal_order("quarter"), lambda raw: raw),
+            _pair_clause(col(Q.district_code), col(Q.quarter), lambda raw: raw),
         ),
         Collection(
             "purchase-points",

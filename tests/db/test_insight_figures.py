@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from backend.auth.models import Role
 from backend.insight import aggregates, returns, statistics
+from backend.insight.models import InsightQuarter, InsightStat
 from backend.insight.periods import Period
 from backend.insight.statistics import By, Query
 from tests import insight_data
@@ -189,3 +194,60 @@ def test_kp_return_exports_come_from_valid_certificates_and_list_every_mismatch(
     assert lines[0].startswith("country,period,flow,hs_code")
     assert "SL,2019-Q1,export,7102.31,BE,12.000,1500.00,125.00,1,12.00,1400.00\n" in lines
     assert sum(",export-mismatch: " in line for line in lines) == 3
+
+
+@pytest.mark.parametrize("by", [By.site, By.district, By.buyer, By.licence])
+def test_pages_of_keys_cover_every_statistics_row_once(session: Session, by: By) -> None:
+    _refreshed(session)
+    ministry = principal(Role.ministry)
+    q = Query(by=by, period=Period.month)
+    whole = statistics.run(session, ministry, q)
+    paged: list[dict[str, Any]] = []
+    after, pages = None, 0
+    while True:
+        keys, more = statistics.page_keys(session, ministry, q, 1, after)
+        paged += statistics.run(session, ministry, q, keys)
+        pages += 1
+        if not more:
+            break
+        cursor = statistics.key_as_cursor(by, keys[-1])
+        after = statistics.key_from_cursor(by, cursor)
+        assert after == keys[-1]
+    assert pages == len({r[by.value] for r in whole}) >= 1
+    assert paged == whole
+
+
+def test_quarter_rows_are_the_monthly_site_and_district_rows_summed(session: Session) -> None:
+    _refreshed(session)
+    S, Q = InsightStat, InsightQuarter
+    monthly = session.execute(
+        select(
+            S.dim,
+            S.key_id,
+            S.district_code,
+            S.quarter,
+            func.sum(S.purchases),
+            func.sum(S.purchased_carats),
+            func.sum(S.purchased_usd),
+            func.sum(S.purchased_stones),
+            func.sum(S.produced_carats),
+        )
+        .where(col(S.dim).in_(["site", "district"]))
+        .group_by(S.dim, S.key_id, S.district_code, S.quarter)
+    ).all()
+    quarterly = session.execute(
+        select(
+            Q.dim,
+            Q.key_id,
+            Q.district_code,
+            Q.quarter,
+            Q.purchases,
+            Q.purchased_carats,
+            Q.purchased_usd,
+            Q.purchased_stones,
+            Q.produced_carats,
+        )
+    ).all()
+    assert monthly and sorted(map(tuple, monthly), key=str) == sorted(
+        map(tuple, quarterly), key=str
+    )

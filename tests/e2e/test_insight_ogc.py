@@ -177,3 +177,27 @@ def test_no_donor_insight_response_holds_a_name_phone_national_id_or_purchase_po
         assert c.get("/api/v1/insight/statistics?by=licence").status_code == 403
         assert c.get("/api/v1/insight/non-reporting").status_code == 403
         assert c.get("/api/v1/insight/exports/sites").status_code == 403
+
+
+@pytest.mark.parametrize("by", ["site", "district"])
+def test_statistics_pages_follow_their_cursor_to_every_row_once(
+    api: Api, loaded: insight_data.Fixed, by: str
+) -> None:
+    base = f"/api/v1/insight/statistics?by={by}&period=month"
+    with api.client("ministry") as c:
+        whole = c.get(base + "&limit=1000").json()
+        assert whole["next_cursor"] is None and whole["items"]
+        items: list[dict[str, Any]] = []
+        url: str | None = base + "&limit=1"
+        while url is not None:
+            page = c.get(url).json()
+            assert len({row[by] for row in page["items"]}) == 1  # one key, all its months
+            items += page["items"]
+            url = page["next_cursor"] and f"{base}&limit=1&cursor={page['next_cursor']}"
+        assert items == whole["items"]
+        first = c.get(base + "&limit=1").json()
+        other = c.get(
+            f"/api/v1/insight/statistics?by=buyer&period=month&cursor={first['next_cursor']}"
+        )
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["pointer"] == "#/query/cursor"

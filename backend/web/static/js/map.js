@@ -209,14 +209,18 @@
     production = {};
     var period = periodSelect.value;
     if (period) {
-      var response = await fetch("/api/v1/insight/statistics?by=district&period=quarter&from=" +
-        period + "&to=" + period, { credentials: "same-origin",
-        headers: { Accept: "application/json" } });
-      if (response.ok) {
+      var base = "/api/v1/insight/statistics?by=district&period=quarter&limit=1000&from=" +
+        period + "&to=" + period;
+      var url = base;
+      while (url) {  /* every page: a country with more districts than a page still adds up */
+        var response = await fetch(url, { credentials: "same-origin",
+          headers: { Accept: "application/json" } });
+        if (!response.ok) { break; }
         var body = await response.json();
         body.items.forEach(function (row) {
           if (row.district) { production[row.district] = row.carats; }
         });
+        url = body.next_cursor ? base + "&cursor=" + encodeURIComponent(body.next_cursor) : null;
       }
     }
     shade();
