@@ -13,7 +13,19 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, cast, delete, func, insert, literal, null, select
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -161,6 +173,9 @@ def rebuild(session: Session) -> int:
     )
     session.execute(insert(table).from_select(list(COLUMNS), by_district))
     _rebuild_quarters(session)
+    if session.get_bind().dialect.name == "postgresql":
+        # Every row was replaced: the planner's row counts would be those of the last refresh.
+        session.execute(text("ANALYZE insight_stat, insight_quarter"))
     return int(session.scalar(select(func.count()).select_from(table)) or 0)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, false, select
+from sqlalchemy import Select, and_, false, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -48,6 +48,13 @@ class Collection:
     feature: Callable[[Any], dict[str, Any]]
     # a featureId -> a WHERE clause (None: not a valid id for this collection)
     by_id: Callable[[str], Any | None]
+    # numberMatched, where counting `build`'s rows would do needless joins (None: count those)
+    count: Callable[[Session, Principal, BBox | None, Interval], Select[Any]] | None = None
+
+    def matched(self, s: Session, p: Principal, bbox: BBox | None, t: Interval) -> Select[Any]:
+        if self.count is not None:
+            return self.count(s, p, bbox, t)
+        return select(func.count()).select_from(self.build(s, p, bbox, t).subquery())
 
 
 def _geometry(value: Any) -> dict[str, Any] | None:
@@ -210,6 +217,17 @@ def _district_scope(p: Principal, column: Any) -> list[Any]:
     if not p.is_district_scoped:
         return []
     return [column.in_(sorted(p.districts)) if p.districts else false()]
+
+
+def _site_production_count(s: Session, p: Principal, bbox: BBox | None, t: Interval) -> Select[Any]:
+    """Every site row of the quarter table has its site: the join is needed for a bbox only."""
+    if bbox is not None:
+        return select(func.count()).select_from(_site_production(s, p, bbox, t).subquery())
+    return select(func.count()).where(
+        col(Q.dim) == Dimension.site,
+        *_aggregate_time(t),
+        *_district_scope(p, col(Q.district_code)),
+    )
 
 
 def _site_production(s: Session, p: Principal, bbox: BBox | None, t: Interval) -> Select[Any]:
@@ -399,6 +417,7 @@ COLLECTIONS: dict[str, Collection] = {
             lambda: [col(Q.key_id), col(Q.quarter)],
             _site_production_feature,
             _pair_clause(col(Q.key_id), col(Q.quarter), _as_uuid),
+            _site_production_count,
         ),
         Collection(
             "production-by-district",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import func, select
 from starlette.responses import Response
 
 from backend.api.jsonio import JSON, GeoJSON
@@ -186,7 +185,7 @@ def items(ctx: Context) -> Response:
     limit = min(_int(ctx, "limit", ctx.settings.page_size_default, 1), ctx.settings.page_size_max)
     offset = _int(ctx, "offset", 0, 0)
     stmt = c.build(ctx.session, ctx.user, bbox, interval)
-    matched = int(ctx.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    matched = int(ctx.session.scalar(c.matched(ctx.session, ctx.user, bbox, interval)) or 0)
     rows = ctx.session.execute(stmt.order_by(*c.order()).offset(offset).limit(limit)).all()
     features = [c.feature(row) for row in rows]
     r = ctx.request
