@@ -288,8 +288,19 @@ class RawClient:
     async def get(self, raw: bytes) -> int:
         if self.idle:
             reader, writer = self.idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            try:
+                return await self._exchange(reader, writer, raw)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                # The server closes a keep-alive connection idle past its timeout (5 s); a
+                # client then resends a GET on a new connection, as browsers and httpx do.
+                if getattr(exc, "partial", b""):
+                    raise
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        return await self._exchange(reader, writer, raw)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
+    ) -> int:
         try:
             writer.write(raw)
             head = await reader.readuntil(b"\r\n\r\n")
