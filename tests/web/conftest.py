@@ -21,6 +21,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from backend.auth.tokens import SESSION_COOKIE
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import PASSWORD, Api
 
@@ -112,6 +113,13 @@ def sign_in(driver: webdriver.Chrome, base_url: str, username: str, target: str 
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
     WebDriverWait(driver, 15).until(lambda d: "/signin" not in d.current_url)
+
+
+def sign_out(driver: webdriver.Chrome) -> None:
+    """Press "sign out" and wait until its answer has cleared the session cookie: a page
+    opened before that still has the session (a race the suite lost now and then)."""
+    driver.find_element(By.CSS_SELECTOR, ".account button[type=submit]").click()
+    WebDriverWait(driver, 15).until(lambda d: d.get_cookie(SESSION_COOKIE) is None)
 
 
 def wait_for_map(driver: webdriver.Chrome) -> None:

@@ -21,6 +21,7 @@ from tests.web.conftest import (
     axe_violations,
     issue_certificate,
     sign_in,
+    sign_out,
     username,
     wait_for_map,
 )
@@ -233,7 +234,7 @@ def test_lot_trace_page_shows_the_site_purchase_and_path_behind_a_lot(
     assert "2.500" in page.find_element(By.ID, "trace-purchases").text
     assert "Purchase" in page.find_element(By.ID, "trace-path").text
     # A donor may not read custody: the page says so instead of showing it.
-    page.find_element(By.CSS_SELECTOR, ".account button[type=submit]").click()
+    sign_out(page)
     sign_in(page, server, username(api, "donor"), f"/lots/{lot_id}")
     assert "may not open this page" in page.find_element(By.TAG_NAME, "main").text
 
@@ -362,8 +363,7 @@ def test_pages_have_no_serious_or_critical_axe_violations_at_desktop_and_phone_w
     found: dict[str, Any] = {}
     for name, path in pages.items():
         if name == "signin":
-            page.find_element(By.CSS_SELECTOR, ".account button[type=submit]").click()
-            WebDriverWait(page, 15).until(lambda d: d.get_cookie(SESSION_COOKIE) is None)
+            sign_out(page)
         page.set_window_size(*DESKTOP)
         page.get(server + path)
         # The map's shapes are drawn graphics; the sites table below the map is their

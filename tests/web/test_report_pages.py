@@ -15,7 +15,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.conftest import Api
 from tests.e2e.test_certificates_api import evidence, reencode, sealed_lots
-from tests.web.conftest import issue_certificate, sign_in, username, wait_for_map
+from tests.web.conftest import issue_certificate, sign_in, sign_out, username, wait_for_map
 
 API = "/api/v1"
 
@@ -138,7 +138,7 @@ def test_evidence_page_shows_each_check_verdict_and_sentence_of_the_latest_repor
         c["sentence"] for c in report["checks"]
     ]
     # A donor reads no custody evidence.
-    page.find_element(By.CSS_SELECTOR, ".account button[type=submit]").click()
+    sign_out(page)
     sign_in(page, server, username(api, "donor"), f"/lots/{lot}/evidence")
     assert "may not open this page" in page.find_element(By.TAG_NAME, "main").text
 
