@@ -230,23 +230,38 @@ def _site_production_count(s: Session, p: Principal, bbox: BBox | None, t: Inter
     )
 
 
-def _site_production(s: Session, p: Principal, bbox: BBox | None, t: Interval) -> Select[Any]:
+def _production(
+    p: Principal,
+    bbox: BBox | None,
+    t: Interval,
+    dim: Dimension,
+    columns: list[Any],
+    shape: tuple[Any, Any, Any],
+) -> Select[Any]:
+    """Quarter rows of one dimension joined to the shape they are drawn on, in scope.
+
+    `shape` is (the model, the join condition, its geometry column)."""
+    model, on, geometry = shape
     stmt = (
-        select(
-            col(Q.key_id).label("site_id"),
-            col(Q.quarter).label("quarter"),
-            *_measures(),
-            col(Site.name).label("name"),
-            col(Site.district_code).label("district"),
-            col(Site.geometry).label("geometry"),
-        )
-        .join(Site, col(Site.id) == col(Q.key_id))
-        .where(col(Q.dim) == Dimension.site, *_aggregate_time(t))
+        select(col(Q.quarter).label("quarter"), *_measures(), *columns)
+        .join(model, on)
+        .where(col(Q.dim) == dim, *_aggregate_time(t))
         .where(*_district_scope(p, col(Q.district_code)))
     )
     if bbox is not None:
-        stmt = stmt.where(intersects_bbox(col(Site.geometry), bbox))
+        stmt = stmt.where(intersects_bbox(geometry, bbox))
     return stmt
+
+
+def _site_production(s: Session, p: Principal, bbox: BBox | None, t: Interval) -> Select[Any]:
+    columns: list[Any] = [
+        col(Q.key_id).label("site_id"),
+        col(Site.name).label("name"),
+        col(Site.district_code).label("district"),
+        col(Site.geometry).label("geometry"),
+    ]
+    shape = (Site, col(Site.id) == col(Q.key_id), col(Site.geometry))
+    return _production(p, bbox, t, Dimension.site, columns, shape)
 
 
 def _aggregate_props(r: Any) -> dict[str, Any]:
@@ -302,21 +317,17 @@ def _as_uuid(raw: str) -> Any:
 
 
 def _district_production(s: Session, p: Principal, bbox: BBox | None, t: Interval) -> Select[Any]:
-    stmt = (
-        select(
-            col(Q.district_code).label("district"),
-            col(Q.quarter).label("quarter"),
-            *_measures(),
-            col(Jurisdiction.name).label("name"),
-            col(Jurisdiction.boundary).label("geometry"),
-        )
-        .join(Jurisdiction, col(Jurisdiction.code) == col(Q.district_code))
-        .where(col(Q.dim) == Dimension.district, *_aggregate_time(t))
-        .where(*_district_scope(p, col(Q.district_code)))
+    columns: list[Any] = [
+        col(Q.district_code).label("district"),
+        col(Jurisdiction.name).label("name"),
+        col(Jurisdiction.boundary).label("geometry"),
+    ]
+    shape = (
+        Jurisdiction,
+        col(Jurisdiction.code) == col(Q.district_code),
+        col(Jurisdiction.boundary),
     )
-    if bbox is not None:
-        stmt = stmt.where(intersects_bbox(col(Jurisdiction.boundary), bbox))
-    return stmt
+    return _production(p, bbox, t, Dimension.district, columns, shape)
 
 
 def _district_production_feature(r: Any) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import uvicorn
@@ -36,19 +38,28 @@ def port(engine: Engine, settings: Settings) -> Iterator[int]:
         log_level="error",
         lifespan="off",
     )
+    try:
+        with serving(config):
+            yield config.port
+    finally:
+        app.state.engine.dispose()  # lifespan is off: nobody else closes its pool
+
+
+@contextmanager
+def serving(config: uvicorn.Config, **run: Any) -> Iterator[uvicorn.Server]:
+    """uvicorn in a thread until the block ends; `run` goes to `Server.run` (e.g. sockets)."""
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs=run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield config.port
+        yield server
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-        app.state.engine.dispose()  # lifespan is off: nobody else closes its pool
 
 
 def exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -107,20 +118,12 @@ def test_a_connection_on_a_socket_bound_the_way_workers_get_it_has_nagle_off() -
         app, host="127.0.0.1", port=free_port(), http=ProblemH11Protocol, lifespan="off"
     )
     listener = config.bind_socket()  # what the multiprocess supervisor hands each worker
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        with socket.create_connection(("127.0.0.1", config.port), timeout=10) as client:
-            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert client.recv(65536).startswith(b"HTTP/1.1 204")
-            (connection,) = server.server_state.connections
-            accepted = connection.transport.get_extra_info("socket")  # type: ignore[attr-defined]
-            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with (
+        serving(config, sockets=[listener]) as server,
+        socket.create_connection(("127.0.0.1", config.port), timeout=10) as client,
+    ):
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(65536).startswith(b"HTTP/1.1 204")
+        (connection,) = server.server_state.connections
+        accepted = connection.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
