@@ -17,13 +17,14 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import FromClause
 from sqlmodel import col
 
 from backend.controls.licences import LicenceFacts
 from backend.custody.gcpause import gc_paused
 from backend.custody.lineage import Lineage, lineage
 from backend.custody.models import CustodyEvent, EventKind, EventOutput, LotOrigin
-from backend.custody.trace import ancestors
+from backend.custody.tracetable import trace_table
 from backend.evidence.models import CapacityRate, FootprintProfile
 from backend.incidents.models import Incident
 from backend.registry.models import (
@@ -172,14 +173,24 @@ def _licence_facts(row: Licence) -> LicenceFacts:
     )
 
 
-def load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | None:
-    """Everything the checks read about the lot's trace, or None when there is no such lot."""
+def load(
+    session: Session, settings: Settings, lot_id: uuid.UUID, tree: FromClause | None = None
+) -> Facts | None:
+    """Everything the checks read about the lot's trace, or None when there is no such lot.
+
+    `tree` is the lot's `trace_table` when the caller holds one; otherwise one is filled here.
+    """
     with gc_paused():
-        return _load(session, settings, lot_id)
+        if tree is not None:
+            return _load(session, settings, lot_id, tree)
+        with trace_table(session, lot_id) as own:
+            return _load(session, settings, lot_id, own)
 
 
-def _load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | None:
-    trace = lineage(session, lot_id)
+def _load(
+    session: Session, settings: Settings, lot_id: uuid.UUID, tree: FromClause
+) -> Facts | None:
+    trace = lineage(session, lot_id, tree)
     if trace is None:
         return None
     origins = [
@@ -287,7 +298,7 @@ def _load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | No
         )
         for sid, site in facts.sites.items()
     }
-    facts.incidents = incidents_about(session, sorted(sites), sorted(miners), sorted(orgs), lot_id)
+    facts.incidents = incidents_about(session, sorted(sites), sorted(miners), sorted(orgs), tree)
     latest = max((e.occurred_at for e in trace.sources), default=None)
     if latest is not None:
         facts.activity = site_activity(
@@ -384,13 +395,13 @@ def incidents_about(
     site_ids: list[uuid.UUID],
     miner_ids: list[uuid.UUID],
     organisation_ids: list[uuid.UUID],
-    lot_id: uuid.UUID,
+    tree: FromClause,
 ) -> list[IncidentFacts]:
     """Incidents, open or closed, about any site, miner, organisation or lot of the trace.
 
-    The trace's lots (10,000 and more) are named by the recursive query, not as bound values.
+    The trace's lots (10,000 and more) are named by `tree` (the lot's `trace_table` or
+    `ancestors` query), not as bound values.
     """
-    tree = ancestors(lot_id)
     queries = [
         select(Incident).where(col(column).in_(batch))
         for column, ids in (
