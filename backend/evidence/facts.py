@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -161,16 +161,23 @@ def _prepared(shape: BaseGeometry | None) -> BaseGeometry | None:
     return shape
 
 
-def _licence_facts(row: Licence) -> LicenceFacts:
-    return LicenceFacts(
-        id=row.id,
-        number=row.number,
-        kind=row.kind,
-        status=row.status,
-        valid_from=row.valid_from,
-        valid_to=row.valid_to,
-        fit_and_proper=row.fit_and_proper,
-    )
+# Licence columns read as plain rows: 10,000 and more licences at 10,000 purchases, where
+# loading ORM entities took a tenth of a second.
+_LICENCE_COLUMNS = (
+    col(Licence.id),
+    col(Licence.number),
+    col(Licence.kind),
+    col(Licence.status),
+    col(Licence.valid_from),
+    col(Licence.valid_to),
+    col(Licence.fit_and_proper),
+    col(Licence.holder_miner_id),
+    col(Licence.holder_organisation_id),
+)
+
+
+def _licence_facts(row: Any) -> LicenceFacts:
+    return LicenceFacts(*row[:7])
 
 
 def load(
@@ -232,23 +239,25 @@ def _load(
     by_id: dict[uuid.UUID, LicenceFacts] = {}
     holders = sorted(miners | orgs)
     for batch in chunks(holders):
-        for row in session.scalars(
-            select(Licence).where(
+        for row in session.execute(
+            select(*_LICENCE_COLUMNS).where(
                 or_(
                     col(Licence.holder_miner_id).in_(batch),
                     col(Licence.holder_organisation_id).in_(batch),
                 )
             )
-        ):
+        ).all():
             lic = _licence_facts(row)
-            by_id[row.id] = lic
-            holder = row.holder_miner_id or row.holder_organisation_id
+            by_id[lic.id] = lic
+            holder = row[7] or row[8]
             if holder is not None:
                 licences[holder].append(lic)
     missing = sorted(site_licences - set(by_id))
     for batch in chunks(missing):
-        for row in session.scalars(select(Licence).where(col(Licence.id).in_(batch))):
-            by_id[row.id] = _licence_facts(row)
+        for row in session.execute(
+            select(*_LICENCE_COLUMNS).where(col(Licence.id).in_(batch))
+        ).all():
+            by_id[row[0]] = _licence_facts(row)
 
     kinds: dict[uuid.UUID, str] = {}
     names: dict[uuid.UUID, str] = {}
