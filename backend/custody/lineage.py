@@ -263,13 +263,16 @@ def _lineage(session: Session, lot_id: uuid.UUID, tree: FromClause) -> Lineage |
         ).all():
             about[event_id] = (kind, at, org, counterparty)
     uses: dict[uuid.UUID, list[Use]] = defaultdict(list)
-    seen: set[tuple[uuid.UUID, Use]] = set()
+    # The same use, once per lot; a Use's other fields follow from its event, so the key is
+    # (lot, event, consumed), cheaper to hash than the whole Use.
+    seen: set[tuple[uuid.UUID, uuid.UUID, bool]] = set()
     for used_lot, event_id, consumed in taken:
+        key = (used_lot, event_id, consumed)
+        if key in seen:
+            continue
+        seen.add(key)
         kind, at, org, counterparty = about[event_id]
-        use = Use(event_id, kind, at, org, counterparty, consumed)
-        if (used_lot, use) not in seen:  # the same use, once per lot
-            seen.add((used_lot, use))
-            uses[used_lot].append(use)
+        uses[used_lot].append(Use(event_id, kind, at, org, counterparty, consumed))
     return Lineage(
         lot=lots[lot_id],
         lots=lots,

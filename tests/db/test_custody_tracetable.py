@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from backend.custody import trace
 from backend.custody.lineage import lineage
 from backend.custody.tracetable import trace_table
+from backend.evidence.reports import data_version
 from tests.db.test_custody_rules import make_world
 from tests.db.test_custody_trace import _parcel
 
@@ -57,3 +58,13 @@ def test_lineage_over_the_trace_table_equals_lineage_over_the_recursive_query(
     assert held.events == alone.events
     assert held.uses == alone.uses
     assert held.reached == alone.reached
+
+
+def test_data_version_over_the_trace_table_equals_it_over_the_recursive_query(
+    session: Session,
+) -> None:
+    world = make_world(session)
+    parcel, _lots = _parcel(world)
+    alone = data_version(session, parcel.id)
+    with trace_table(session, parcel.id) as tree:
+        assert data_version(session, parcel.id, tree) == alone
