@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -51,9 +51,38 @@ def best_licence(
     candidates: Iterable[LicenceFacts], kind: LicenceKind, on: date, prefer: uuid.UUID | None = None
 ) -> LicenceFacts | None:
     """The licence to judge by: a valid one (the preferred one first), else the latest seen."""
+    return best_ranked(ranked(candidates, kind), kind, on, prefer)
+
+
+def ranked(candidates: Iterable[LicenceFacts], kind: LicenceKind) -> list[LicenceFacts]:
+    """The candidates of `kind`, latest `valid_to` first (ties in their given order).
+
+    Ranking a holder's licences once lets a caller judge many dates with `best_ranked`.
+    """
     found = [c for c in candidates if c.kind == kind]
-    found.sort(key=lambda c: (c.id != prefer, -c.valid_to.toordinal()))
-    for c in found:
-        if licence_problem(c, kind, on) is None:
+    found.sort(key=lambda c: -c.valid_to.toordinal())
+    return found
+
+
+def best_ranked(
+    licences: Sequence[LicenceFacts], kind: LicenceKind, on: date, prefer: uuid.UUID | None = None
+) -> LicenceFacts | None:
+    """`best_licence` over licences `ranked` already, without sorting them again.
+
+    The preferred one if valid, else the first valid one, else the latest (the preferred one
+    among equally late ones).
+    """
+    preferred = None
+    if prefer is not None:
+        preferred = next((c for c in licences if c.id == prefer), None)
+        if preferred is not None and licence_problem(preferred, kind, on) is None:
+            return preferred
+    for c in licences:
+        if c is not preferred and licence_problem(c, kind, on) is None:
             return c
-    return max(found, key=lambda c: c.valid_to) if found else None
+    if not licences:
+        return None
+    # the latest; among equals the preferred one, as it would be ranked first
+    if preferred is not None and preferred.valid_to == licences[0].valid_to:
+        return preferred
+    return licences[0]

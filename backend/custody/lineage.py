@@ -1,8 +1,9 @@
 """Typed backward lineage of a lot: every ancestor lot, the events that made them, their flows.
 
 This is what the internal-control checks read: plain frozen dataclasses, loaded with a fixed
-number of queries whatever the size of the trace (each reuses one WITH RECURSIVE over
-event_output → event_input), never the API's string-formatted trace.
+number of queries whatever the size of the trace (each reads the ancestry that one WITH RECURSIVE
+over event_output → event_input wrote into `trace_table`), never the API's string-formatted
+trace.
 
 Each lot is made by one event and used up by at most one, so the ancestry is a tree. Data that
 bypassed the write path may break that: a lot reached by two paths (`reached` > 1) or taken by
@@ -22,11 +23,12 @@ from typing import Any
 from sqlalchemy import Numeric, func, select, type_coerce
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import FromClause
 from sqlmodel import col
 
 from backend.custody.gcpause import gc_paused
 from backend.custody.models import CustodyEvent, EventInput, EventKind, EventOutput, Lot
-from backend.custody.trace import ancestors
+from backend.custody.tracetable import trace_table
 
 
 @dataclass(frozen=True)
@@ -159,14 +161,20 @@ _EVENT_COLUMNS = (
 )
 
 
-def lineage(session: Session, lot_id: uuid.UUID) -> Lineage | None:
-    """The lot's full backward lineage, or None when there is no such lot."""
+def lineage(session: Session, lot_id: uuid.UUID, tree: FromClause | None = None) -> Lineage | None:
+    """The lot's full backward lineage, or None when there is no such lot.
+
+    `tree` is the lot's `trace_table` when the caller holds one (it reads the trace again
+    after this); otherwise one is filled for these queries alone.
+    """
     with gc_paused():
-        return _lineage(session, lot_id)
+        if tree is not None:
+            return _lineage(session, lot_id, tree)
+        with trace_table(session, lot_id) as own:
+            return _lineage(session, lot_id, own)
 
 
-def _lineage(session: Session, lot_id: uuid.UUID) -> Lineage | None:
-    tree = ancestors(lot_id)
+def _lineage(session: Session, lot_id: uuid.UUID, tree: FromClause) -> Lineage | None:
     # Core statements on the session's connection: plain rows, without the ORM's result layer
     # (a third of the time at 10,000 purchases); the session has flushed nothing pending here.
     db = session.connection()
@@ -255,13 +263,16 @@ def _lineage(session: Session, lot_id: uuid.UUID) -> Lineage | None:
         ).all():
             about[event_id] = (kind, at, org, counterparty)
     uses: dict[uuid.UUID, list[Use]] = defaultdict(list)
-    seen: set[tuple[uuid.UUID, Use]] = set()
+    # The same use, once per lot; a Use's other fields follow from its event, so the key is
+    # (lot, event, consumed), cheaper to hash than the whole Use.
+    seen: set[tuple[uuid.UUID, uuid.UUID, bool]] = set()
     for used_lot, event_id, consumed in taken:
+        key = (used_lot, event_id, consumed)
+        if key in seen:
+            continue
+        seen.add(key)
         kind, at, org, counterparty = about[event_id]
-        use = Use(event_id, kind, at, org, counterparty, consumed)
-        if (used_lot, use) not in seen:  # the same use, once per lot
-            seen.add((used_lot, use))
-            uses[used_lot].append(use)
+        uses[used_lot].append(Use(event_id, kind, at, org, counterparty, consumed))
     return Lineage(
         lot=lots[lot_id],
         lots=lots,

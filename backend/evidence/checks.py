@@ -18,7 +18,13 @@ import shapely
 from shapely.geometry import Point
 
 from backend.controls.balance import carats_problem, stones_problem
-from backend.controls.licences import best_licence, licence_problem, local_date
+from backend.controls.licences import (
+    LicenceFacts,
+    best_ranked,
+    licence_problem,
+    local_date,
+    ranked,
+)
 from backend.controls.points import point_distance_m, point_problem
 from backend.custody.lineage import EventLine
 from backend.custody.models import EventKind
@@ -114,6 +120,7 @@ def check_licences(f: Facts) -> Result:
     p = Problems()
     judged: set[tuple[uuid.UUID, Any, str]] = set()
     days: dict[Any, Any] = {}  # occurred_at → local date: most acts share their event's time
+    books: dict[tuple[uuid.UUID, LicenceKind], list[LicenceFacts]] = {}  # ranked once each
     tz = f.settings.country_timezone
 
     def day(at: Any) -> Any:
@@ -134,7 +141,10 @@ def check_licences(f: Facts) -> Result:
         if key in judged:
             return
         judged.add(key)
-        lic = best_licence(f.licences.get(holder, []), kind, when, prefer=prefer)
+        mine = books.get((holder, kind))
+        if mine is None:
+            mine = books[(holder, kind)] = ranked(f.licences.get(holder, []), kind)
+        lic = best_ranked(mine, kind, when, prefer=prefer)
         problem = licence_problem(lic, kind, when)
         if problem is not None:
             p.add(

@@ -11,19 +11,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import FromClause
 from sqlmodel import col
 
 from backend.controls.licences import LicenceFacts
 from backend.custody.gcpause import gc_paused
 from backend.custody.lineage import Lineage, lineage
 from backend.custody.models import CustodyEvent, EventKind, EventOutput, LotOrigin
-from backend.custody.trace import ancestors
+from backend.custody.tracetable import trace_table
 from backend.evidence.models import CapacityRate, FootprintProfile
 from backend.incidents.models import Incident
 from backend.registry.models import (
@@ -160,26 +161,43 @@ def _prepared(shape: BaseGeometry | None) -> BaseGeometry | None:
     return shape
 
 
-def _licence_facts(row: Licence) -> LicenceFacts:
-    return LicenceFacts(
-        id=row.id,
-        number=row.number,
-        kind=row.kind,
-        status=row.status,
-        valid_from=row.valid_from,
-        valid_to=row.valid_to,
-        fit_and_proper=row.fit_and_proper,
-    )
+# Licence columns read as plain rows: 10,000 and more licences at 10,000 purchases, where
+# loading ORM entities took a tenth of a second.
+_LICENCE_COLUMNS = (
+    col(Licence.id),
+    col(Licence.number),
+    col(Licence.kind),
+    col(Licence.status),
+    col(Licence.valid_from),
+    col(Licence.valid_to),
+    col(Licence.fit_and_proper),
+    col(Licence.holder_miner_id),
+    col(Licence.holder_organisation_id),
+)
 
 
-def load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | None:
-    """Everything the checks read about the lot's trace, or None when there is no such lot."""
+def _licence_facts(row: Any) -> LicenceFacts:
+    return LicenceFacts(*row[:7])
+
+
+def load(
+    session: Session, settings: Settings, lot_id: uuid.UUID, tree: FromClause | None = None
+) -> Facts | None:
+    """Everything the checks read about the lot's trace, or None when there is no such lot.
+
+    `tree` is the lot's `trace_table` when the caller holds one; otherwise one is filled here.
+    """
     with gc_paused():
-        return _load(session, settings, lot_id)
+        if tree is not None:
+            return _load(session, settings, lot_id, tree)
+        with trace_table(session, lot_id) as own:
+            return _load(session, settings, lot_id, own)
 
 
-def _load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | None:
-    trace = lineage(session, lot_id)
+def _load(
+    session: Session, settings: Settings, lot_id: uuid.UUID, tree: FromClause
+) -> Facts | None:
+    trace = lineage(session, lot_id, tree)
     if trace is None:
         return None
     origins = [
@@ -221,23 +239,25 @@ def _load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | No
     by_id: dict[uuid.UUID, LicenceFacts] = {}
     holders = sorted(miners | orgs)
     for batch in chunks(holders):
-        for row in session.scalars(
-            select(Licence).where(
+        for row in session.execute(
+            select(*_LICENCE_COLUMNS).where(
                 or_(
                     col(Licence.holder_miner_id).in_(batch),
                     col(Licence.holder_organisation_id).in_(batch),
                 )
             )
-        ):
+        ).all():
             lic = _licence_facts(row)
-            by_id[row.id] = lic
-            holder = row.holder_miner_id or row.holder_organisation_id
+            by_id[lic.id] = lic
+            holder = row[7] or row[8]
             if holder is not None:
                 licences[holder].append(lic)
     missing = sorted(site_licences - set(by_id))
     for batch in chunks(missing):
-        for row in session.scalars(select(Licence).where(col(Licence.id).in_(batch))):
-            by_id[row.id] = _licence_facts(row)
+        for row in session.execute(
+            select(*_LICENCE_COLUMNS).where(col(Licence.id).in_(batch))
+        ).all():
+            by_id[row[0]] = _licence_facts(row)
 
     kinds: dict[uuid.UUID, str] = {}
     names: dict[uuid.UUID, str] = {}
@@ -287,7 +307,7 @@ def _load(session: Session, settings: Settings, lot_id: uuid.UUID) -> Facts | No
         )
         for sid, site in facts.sites.items()
     }
-    facts.incidents = incidents_about(session, sorted(sites), sorted(miners), sorted(orgs), lot_id)
+    facts.incidents = incidents_about(session, sorted(sites), sorted(miners), sorted(orgs), tree)
     latest = max((e.occurred_at for e in trace.sources), default=None)
     if latest is not None:
         facts.activity = site_activity(
@@ -384,13 +404,13 @@ def incidents_about(
     site_ids: list[uuid.UUID],
     miner_ids: list[uuid.UUID],
     organisation_ids: list[uuid.UUID],
-    lot_id: uuid.UUID,
+    tree: FromClause,
 ) -> list[IncidentFacts]:
     """Incidents, open or closed, about any site, miner, organisation or lot of the trace.
 
-    The trace's lots (10,000 and more) are named by the recursive query, not as bound values.
+    The trace's lots (10,000 and more) are named by `tree` (the lot's `trace_table` or
+    `ancestors` query), not as bound values.
     """
-    tree = ancestors(lot_id)
     queries = [
         select(Incident).where(col(column).in_(batch))
         for column, ids in (

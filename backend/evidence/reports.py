@@ -14,6 +14,7 @@ import uuid
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import FromClause
 from sqlmodel import col
 
 from backend.audit.service import record as audit
@@ -42,16 +43,18 @@ def latest_report(session: Session, lot_id: uuid.UUID) -> EvidenceReport | None:
     ).first()
 
 
-def data_version(session: Session, lot_id: uuid.UUID) -> str:
+def data_version(session: Session, lot_id: uuid.UUID, tree: FromClause | None = None) -> str:
     """SHA-256 over the hashes of the events behind the lot and the latest writes it reads.
 
     Custody events are append-only and hash-chained, so their hashes name the trace exactly;
     registry rows carry `updated_at`, so their maximum and count change with any write; the
     lot's own version moves when it is valued or sealed; the events at the parcel's sites, the
     capacity rates, footprint profiles and incidents are what the other checks read.
+    `tree` is the lot's `trace_table` when the caller holds one; else the recursive query.
     """
     digest = hashlib.sha256()
-    tree = ancestors(lot_id)
+    if tree is None:
+        tree = ancestors(lot_id)
     hashes = session.scalars(
         select(col(CustodyEvent.hash))
         .join(EventOutput, col(EventOutput.event_id) == col(CustodyEvent.id))

@@ -11,7 +11,14 @@ from datetime import UTC, date, datetime
 import pytest
 
 from backend.controls.balance import carats_problem, stones_problem
-from backend.controls.licences import LicenceFacts, licence_problem, local_date
+from backend.controls.licences import (
+    LicenceFacts,
+    best_licence,
+    best_ranked,
+    licence_problem,
+    local_date,
+    ranked,
+)
 from backend.controls.points import point_problem
 from backend.evidence.checks import SIZE_CLASS_ORDER
 from backend.evidence.scenarios import STONE_LAW, size_class
@@ -46,6 +53,47 @@ def test_licence_validity_is_judged_on_the_countrys_local_date_not_utcs() -> Non
         lic, LicenceKind.artisanal_mining, local_date(late, "Africa/Kinshasa")
     )
     assert problem is not None and "not on 2026-07-01" in problem
+
+
+def _one_sort_choice(
+    candidates: list[LicenceFacts], kind: LicenceKind, on: date, prefer: uuid.UUID | None
+) -> LicenceFacts | None:
+    """The choice spelled as one sort per call: preferred first, then latest valid_to."""
+    found = sorted(
+        (c for c in candidates if c.kind == kind),
+        key=lambda c: (c.id != prefer, -c.valid_to.toordinal()),
+    )
+    valid = [c for c in found if licence_problem(c, kind, on) is None]
+    if valid:
+        return valid[0]
+    return max(found, key=lambda c: c.valid_to) if found else None
+
+
+def test_a_holders_ranked_licences_give_the_same_choice_on_every_date_as_one_sort_per_call() -> (
+    None
+):
+    rng = random.Random(7)
+    kinds = [LicenceKind.artisanal_mining, LicenceKind.buyer, LicenceKind.exporter]
+    for _ in range(400):
+        candidates = [
+            LicenceFacts(
+                id=uuid.uuid4(),
+                number=f"L-{i}",
+                kind=rng.choice(kinds).value,
+                status=rng.choice(["active", "active", "suspended", "revoked"]),
+                valid_from=date(2026, rng.randint(1, 6), 1),
+                valid_to=date(2026, rng.randint(6, 12), rng.choice([1, 15])),
+                fit_and_proper=rng.choice([True, None, False]),
+            )
+            for i in range(rng.randint(0, 5))
+        ]
+        kind = rng.choice(kinds)
+        book = ranked(candidates, kind)
+        for on in (date(2026, m, 10) for m in range(1, 13)):
+            for prefer in [None, uuid.uuid4(), *(c.id for c in candidates)]:
+                expected = _one_sort_choice(candidates, kind, on, prefer)
+                assert best_ranked(book, kind, on, prefer) is expected
+                assert best_licence(candidates, kind, on, prefer) is expected
 
 
 def test_purchase_point_problem_names_the_distance_and_tolerance_only_beyond_it() -> None:
