@@ -17,7 +17,7 @@ import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -81,7 +81,7 @@ SKEWS = (timedelta(0), timedelta(minutes=-2), timedelta(0), timedelta(hours=5))
 # Each sync that has ops to push draws its fault from a deck shuffled by the seed: every fault
 # once first, so that each seed meets each of them, then at random.
 FAULTS = ("lost", "twice", "mid-request", "before-answer", "gone-after-push", "kill-mid-push")
-LATER_FAULTS = (*FAULTS[:5], "lost-pull", "none", "none", "none")
+LATER_FAULTS = (*FAULTS[:5], "gone-after-push", "lost-pull", "none", "none")
 RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 # A small pool of values, so that tablets often write the same field of the same record.
 STATUSES = ("active", "inactive")
@@ -176,6 +176,12 @@ def shared(t: Tablet, lab: Lab, entity: str) -> list[Any]:
     return [r for r in t.client.records(entity) if r.record_id in lab.made]
 
 
+def pick(rng: random.Random, records: list[Any]) -> Any:
+    """A record to edit: most often one of a few hot ones, so that tablets meet on them."""
+    hot = sorted(records, key=lambda r: str(r.record_id))[:3]
+    return rng.choice(hot if rng.random() < 0.6 else records)
+
+
 def edit_of(entity: str, rng: random.Random) -> dict[str, Any]:
     if entity == "miner":
         return rng.choice(
@@ -193,14 +199,36 @@ def edit_of(entity: str, rng: random.Random) -> dict[str, Any]:
     return rng.choice([{"diggers_counted": rng.randint(0, 9)}, {"notes": unique("seen")}])
 
 
-def edit(lab: Lab, t: Tablet, entity: str, rid: uuid.UUID, fields: dict[str, Any]) -> None:
+def on_screen(t: Tablet, entity: str, rid: uuid.UUID, fields: Iterable[str]) -> dict[str, Any]:
+    """What the tablet shows of these fields that is the server's record at its base version:
+    every shown field but those its own ops set after that version (unanswered ones, shown on
+    top, and ones merged into a later version, which a pull has not brought yet), and but those
+    it never had (a create does not send what the server fills in, a miner's status)."""
     record = t.client.get(entity, rid)
     assert record is not None
-    # only what it shows: a create does not send what the server fills in (a miner's status)
-    before = {f: record.data[f] for f in fields if f in TRACKED[entity] and f in record.data}
+    own = {
+        f
+        for e in t.client.results()
+        if (e.op.entity, e.op.record_id) == (entity, rid)
+        and (
+            e.state != "settled"
+            or (
+                e.result is not None
+                and e.result.merged
+                and e.outcome is OpStatus.applied
+                and (e.result.version or 0) > (record.version or 0)
+            )
+        )
+        for f in (TRACKED[entity] if e.op.kind is OpKind.create else e.op.fields)
+    }
+    return {f: record.data[f] for f in fields if f in record.data and f not in own}
+
+
+def edit(lab: Lab, t: Tablet, entity: str, rid: uuid.UUID, fields: dict[str, Any]) -> None:
+    shown = on_screen(t, entity, rid, (f for f in fields if f in TRACKED[entity]))
     op = t.client.update(entity, rid, fields)
     assert t.client.device_id is not None
-    lab.shown.append(Shown(t.client.device_id, op.op_id, before))
+    lab.shown.append(Shown(t.client.device_id, op.op_id, shown))
     lab.events[f"update {entity}"] += 1
 
 
@@ -209,7 +237,8 @@ def local_change(t: Tablet, lab: Lab) -> None:
     rng, device = lab.rng, t.client
     miners, sites, visits = (shared(t, lab, e) for e in ("miner", "site", "site_visit"))
     roll = rng.random()
-    if roll < 0.12 or not miners:
+    few = len(miners) < 4  # new records early on; later mostly edits of the same ones
+    if roll < (0.12 if few else 0.05) or not miners:
         rid = device.create("miner", miner_fields(rng), record_id=new_id(rng))
         lab.made[rid] = "miner"
         lab.events["create miner"] += 1
@@ -222,7 +251,7 @@ def local_change(t: Tablet, lab: Lab) -> None:
         )
         lab.made[rid] = "miner"
         lab.events["bad create"] += 1
-    elif roll < 0.21 or not sites:
+    elif roll < (0.21 if few else 0.14) or not sites:
         rid = device.create("site", site_fields(rng), record_id=new_id(rng))
         lab.made[rid] = "site"
         lab.events["create site"] += 1
@@ -247,15 +276,15 @@ def local_change(t: Tablet, lab: Lab) -> None:
         entity, record = rng.choice(
             [("miner", r) for r in miners] + [("site_visit", r) for r in visits]
         )
-        before = {f: record.data[f] for f in TRACKED[entity] if f in record.data}
+        before = on_screen(t, entity, record.record_id, TRACKED[entity])
         op = device.delete(entity, record.record_id)
         assert device.device_id is not None
         lab.shown.append(Shown(device.device_id, op.op_id, before))
         lab.events[f"delete {entity}"] += 1
     elif roll < 0.72:
-        edit(lab, t, "miner", rng.choice(miners).record_id, edit_of("miner", rng))
+        edit(lab, t, "miner", pick(rng, miners).record_id, edit_of("miner", rng))
     elif roll < 0.88 or not visits:
-        edit(lab, t, "site", rng.choice(sites).record_id, edit_of("site", rng))
+        edit(lab, t, "site", pick(rng, sites).record_id, edit_of("site", rng))
     else:
         edit(lab, t, "site_visit", rng.choice(visits).record_id, edit_of("site_visit", rng))
 
@@ -375,7 +404,7 @@ def run_schedule(lab: Lab, seed: int) -> None:
         if roll < 0.05:
             web_edit(lab)
             continue
-        if roll < 0.09:
+        if roll < 0.11:
             resolve_one(lab)
             continue
         t = rng.choice(lab.tablets)
@@ -386,12 +415,18 @@ def run_schedule(lab: Lab, seed: int) -> None:
         if rng.random() < 0.25:
             t.offline_until = step + rng.randint(3, 10)
         has_ops = bool(t.client.status().unanswered)
-        sync_through(t, lab, next(deck) if has_ops else rng.choice(["none", "lost-pull"]))
+        fault = next(deck) if has_ops else rng.choice(["none", "lost-pull"])
+        if fault == "gone-after-push":
+            t.offline_until = step + rng.randint(2, 8)  # edits on what the push answered
+        sync_through(t, lab, fault)
 
 
 def heal(lab: Lab) -> None:
     """Everyone in range, no faults; each officer corrects the creates the server refused (the
-    edits behind them wait for them), and every tablet syncs until nothing is unanswered."""
+    edits behind them wait for them), and every tablet syncs until nothing is unanswered.
+    First the supervisor settles some of the open conflicts."""
+    for _ in range(3):
+        resolve_one(lab)
     for _ in range(6):
         for t in lab.tablets:
             for problem in t.client.problems():
