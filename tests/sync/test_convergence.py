@@ -72,7 +72,7 @@ SCOPE = f"district:{KONO}"
 SEEDS = tuple(
     int(s) for s in os.environ.get("CONVERGE_SEEDS", "101,202,303").split(",") if s.strip()
 )
-STEPS = 36
+STEPS = 100
 FINAL = frozenset({OpStatus.applied, OpStatus.conflict, OpStatus.rejected})
 # Tablets 0 and 1 are one officer's; 2 and 3 two others'. Two clocks are off (one beyond the
 # server's drift threshold), as tablets' clocks are.
@@ -178,14 +178,15 @@ def shared(t: Tablet, lab: Lab, entity: str) -> list[Any]:
 
 def pick(rng: random.Random, records: list[Any]) -> Any:
     """A record to edit: most often one of a few hot ones, so that tablets meet on them."""
-    hot = sorted(records, key=lambda r: str(r.record_id))[:3]
-    return rng.choice(hot if rng.random() < 0.6 else records)
+    hot = sorted(records, key=lambda r: str(r.record_id))[:2]
+    return rng.choice(hot if rng.random() < 0.7 else records)
 
 
 def edit_of(entity: str, rng: random.Random) -> dict[str, Any]:
     if entity == "miner":
         return rng.choice(
             [
+                {"phone": phone(rng)},
                 {"phone": phone(rng)},
                 {"status": rng.choice(STATUSES)},
                 {"national_id": unique("NID")},
@@ -236,28 +237,32 @@ def local_change(t: Tablet, lab: Lab) -> None:
     """One change made on the tablet, offline."""
     rng, device = lab.rng, t.client
     miners, sites, visits = (shared(t, lab, e) for e in ("miner", "site", "site_visit"))
-    roll = rng.random()
     few = len(miners) < 4  # new records early on; later mostly edits of the same ones
-    if roll < (0.12 if few else 0.05) or not miners:
+    bands = itertools.accumulate(
+        [0.12 if few else 0.05, 0.02, 0.09 if few else 0.03, 0.06, 0.02, 0.03, 0.38, 0.16]
+    )
+    new_miner, bad_miner, new_site, new_visit, bad_edit, gone, miner_edit, site_edit = bands
+    roll = rng.random()
+    if roll < new_miner or not miners:
         rid = device.create("miner", miner_fields(rng), record_id=new_id(rng))
         lab.made[rid] = "miner"
         lab.events["create miner"] += 1
         if rng.random() < 0.35:
             hand_over(lab, t, "miner", rid)
-    elif roll < 0.15:
+    elif roll < bad_miner:
         # a bad create; the tablet's later edits of it wait on the server until it is corrected
         rid = device.create(
             "miner", {**miner_fields(rng), "phone": "no phone"}, record_id=new_id(rng)
         )
         lab.made[rid] = "miner"
         lab.events["bad create"] += 1
-    elif roll < (0.21 if few else 0.14) or not sites:
+    elif roll < new_site or not sites:
         rid = device.create("site", site_fields(rng), record_id=new_id(rng))
         lab.made[rid] = "site"
         lab.events["create site"] += 1
         if rng.random() < 0.35:
             hand_over(lab, t, "site", rid)
-    elif roll < 0.29:
+    elif roll < new_visit:
         site = rng.choice(sites)
         inside = shape(site.data["geometry"]).representative_point()
         fields = {
@@ -268,9 +273,9 @@ def local_change(t: Tablet, lab: Lab) -> None:
         }
         lab.made[device.create("site_visit", fields, record_id=new_id(rng))] = "site_visit"
         lab.events["create visit"] += 1
-    elif roll < 0.31:
+    elif roll < bad_edit:
         edit(lab, t, "miner", rng.choice(miners).record_id, {"phone": "not a phone"})
-    elif roll < 0.34:
+    elif roll < gone:
         # miners and visits are deleted at times; sites are not, as a visit logged offline to
         # a deleted site could never be placed, and its later edits would wait for ever
         entity, record = rng.choice(
@@ -281,9 +286,9 @@ def local_change(t: Tablet, lab: Lab) -> None:
         assert device.device_id is not None
         lab.shown.append(Shown(device.device_id, op.op_id, before))
         lab.events[f"delete {entity}"] += 1
-    elif roll < 0.72:
+    elif roll < miner_edit:
         edit(lab, t, "miner", pick(rng, miners).record_id, edit_of("miner", rng))
-    elif roll < 0.88 or not visits:
+    elif roll < site_edit or not visits:
         edit(lab, t, "site", pick(rng, sites).record_id, edit_of("site", rng))
     else:
         edit(lab, t, "site_visit", rng.choice(visits).record_id, edit_of("site_visit", rng))
@@ -379,7 +384,7 @@ def resolve_one(lab: Lab) -> None:
     open_ = [c for c in lab.supervisor.conflicts("open") if c.record_id in lab.made]
     if not open_:
         return
-    conflict = lab.rng.choice(sorted(open_, key=lambda c: str(c.id)))
+    conflict = lab.rng.choice(sorted(open_, key=lambda c: (str(c.record_id), c.created_at)))
     take = {f: lab.rng.choice(["device", "server"]) for f in conflict.fields}
     try:
         lab.supervisor.resolve(conflict.id, ConflictResolution(take=take))
@@ -409,7 +414,7 @@ def run_schedule(lab: Lab, seed: int) -> None:
             continue
         t = rng.choice(lab.tablets)
         if step < t.offline_until or rng.random() < 0.5:
-            for _ in range(rng.randint(1, 3)):
+            for _ in range(rng.randint(1, 4)):
                 local_change(t, lab)
             continue
         if rng.random() < 0.25:
