@@ -100,6 +100,7 @@ class Net(FaultyTransport):
         self.server: KillableServer | None = None
         self.kill_after = 0.0
         self.killer: threading.Thread | None = None
+        self.kills: Counter[str] = Counter()  # did the push die, or was it answered first?
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.faults and request.url.path in self.paths and self.faults[0] in ("down", "kill"):
@@ -111,6 +112,14 @@ class Net(FaultyTransport):
             timer = threading.Timer(self.kill_after, self.server.kill)
             timer.start()
             self.killer = timer
+            try:
+                response = super().handle_request(request)
+                response.read()
+            except httpx.TransportError:
+                self.kills["push cut by the kill"] += 1
+                raise
+            self.kills["push answered before the kill"] += 1
+            return response
         return super().handle_request(request)
 
 
@@ -524,7 +533,8 @@ def test_tablets_with_random_offline_edits_and_faults_converge_and_overwrite_not
         struck = {f for _, f in proxy.struck} | {f for t in tablets for _, f in t.net.injected}
         print(
             f"seed {seed}: {dict(sorted(lab.events.items()))}; faults {sorted(struck)}; "
-            f"server started {killable.starts} times, killed {killable.kills}"
+            f"server started {killable.starts} times, killed {killable.kills} "
+            f"({dict(sum((t.net.kills for t in tablets), Counter()))})"
         )
 
         # 1. Every op every tablet made has exactly one final outcome, the one it holds.
