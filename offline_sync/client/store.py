@@ -269,7 +269,7 @@ class Store:
                     ),
                 )
                 if outcome is OpStatus.applied and result.version is not None:
-                    _confirm(conn, _op(row), result.version)
+                    _confirm(conn, _op(row), result.version, merged=result.merged)
                 _refresh(conn, row["entity"], row["record_id"])
                 kept.append(result)
             _set_meta(conn, meta)
@@ -465,8 +465,15 @@ def _entry(row: sqlite3.Row) -> OutboxEntry:
     )
 
 
-def _confirm(conn: sqlite3.Connection, op: Op, version: int) -> None:
-    """The server applied `op` as `version`: move the record's base there, never backwards."""
+def _confirm(conn: sqlite3.Connection, op: Op, version: int, *, merged: bool = False) -> None:
+    """The server applied `op` as `version`: move the record's base there, never backwards.
+
+    A `merged` answer's version also holds other writers' changes that the device has not
+    seen: the base keeps its version (with the op's fields on it, so that the device still
+    shows them) until a pull brings the whole record. Based on the merged version, the
+    device's next edit would overwrite those changes unseen; based on the old one, the server
+    finds them and answers a conflict (it never counts the device's own versions as rivals).
+    """
     row = conn.execute(
         "SELECT version, base, base_deleted, scope FROM replica WHERE entity = ? AND record_id = ?",
         (op.entity, str(op.record_id)),
@@ -482,6 +489,8 @@ def _confirm(conn: sqlite3.Connection, op: Op, version: int) -> None:
         base.setdefault("id", str(op.record_id))
     else:
         deleted = True
+    if merged and row is not None and row["base"] is not None:
+        version = row["version"]
     conn.execute(
         "INSERT INTO replica (entity, record_id, version, scope, base, base_deleted, data, deleted)"
         " VALUES (?, ?, ?, NULL, ?, ?, ?, ?)"

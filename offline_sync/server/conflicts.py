@@ -84,11 +84,12 @@ def resolve(
         )
     if resolution.version is not None and resolution.version != version:
         raise RecordMoved(version)
+    fields = {f: v for f, v in values.items() if f != DELETED}
     try:
-        if values.pop(DELETED, False):
+        if values.get(DELETED, False):
             version = handler.delete(ctx, conflict.record_id, version)
-        elif values:
-            version = handler.update(ctx, conflict.record_id, version, values)
+        elif fields:
+            version = handler.update(ctx, conflict.record_id, version, fields)
     except StaleBase as err:
         # Someone wrote the record between our read and our write: nothing of ours stands.
         session.rollback()

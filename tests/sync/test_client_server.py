@@ -261,3 +261,28 @@ def test_resolving_a_resolved_conflict_is_refused_with_409(device: Device, api: 
     with pytest.raises(ServerRefused) as again:
         supervisor.resolve(conflict.conflict_id, ConflictResolution(take={"phone": "device"}))
     assert again.value.status == 409
+
+
+def test_edit_after_a_merged_answer_and_no_pull_conflicts_instead_of_overwriting_unseen_value(
+    device: Device,
+) -> None:
+    """Found by the convergence test's oracle: a merged answer carries a version whose other
+    fields the tablet has not seen; basing the next edit on it overwrote them silently."""
+    a, b = device(name="a"), device(name="b")
+    rid = a.create("miner", miner_fields(phone="+232 76 100001"))
+    a.sync()
+    b.pull()
+    b.update("miner", rid, {"phone": "+232 76 200002"})
+    assert [r.status for r in b.push().results] == [OpStatus.applied]  # version 2
+    a.update("miner", rid, {"status": "inactive"})
+    [merged] = a.push().results  # no pull after it: the tablet is out of range again
+    assert (merged.status, merged.merged, merged.version) == (OpStatus.applied, True, 3)
+    record = a.get("miner", rid)
+    assert record is not None and record.data["phone"] == "+232 76 100001"  # what it shows
+    a.update("miner", rid, {"phone": "+232 76 300003"})
+    [answer] = a.push().results
+    assert answer.status is OpStatus.conflict  # b's phone, which a never saw, is kept
+    a.pull()
+    record = a.get("miner", rid)
+    assert record is not None
+    assert (record.data["phone"], record.data["status"]) == ("+232 76 200002", "inactive")

@@ -275,3 +275,24 @@ def test_licence_in_the_feed_carries_what_its_status_depends_on_not_the_status_o
     last_day = date.fromisoformat(active["valid_to"])
     assert licence_status(active, last_day) == "active"
     assert licence_status(active, last_day + timedelta(days=1)) == "expired"
+
+
+def test_resolution_that_takes_a_devices_delete_records_the_delete_as_written(
+    tablet_a: Device, tablet_b: Device, api: Api
+) -> None:
+    """Found by the convergence test: the resolution record said it wrote nothing while it
+    deleted the record, so the audit's delete had no conflict resolution to explain it."""
+    record = uuid.uuid4()
+    tablet_a.results(tablet_a.op("miner", "create", record, miner_fields()))
+    tablet_b.results(tablet_b.op("miner", "update", record, {"phone": "+232 76 999999"}, 1))
+    [conflict] = tablet_a.results(tablet_a.op("miner", "delete", record, {}, 1))
+    assert conflict["status"] == "conflict"
+    with api.client("ministry") as c:
+        r = c.post(
+            f"/sync/v1/conflicts/{conflict['conflict_id']}/resolve",
+            json={"take": {"_deleted": "device"}},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["resolution"]["written"] == {"_deleted": True}
+        assert r.json()["resolution_version"] == 3
+        assert c.get(f"/api/v1/miners/{record}").status_code == 404
