@@ -66,13 +66,13 @@ def origins(engine: Engine) -> list[Origin]:
     with session_factory(engine)() as session:
         rows = session.execute(
             select(Site, Licence)
-            .join(Licence, Licence.id == Site.licence_id)  # type: ignore[arg-type]
+            .join(Licence, Licence.id == Site.licence_id)
             .where(
-                Licence.status == LicenceStatus.active,  # type: ignore[arg-type]
-                Licence.valid_from <= today - timedelta(days=30),  # type: ignore[operator]
-                Licence.valid_to >= today,  # type: ignore[operator]
+                Licence.status == LicenceStatus.active,
+                Licence.valid_from <= today - timedelta(days=30),
+                Licence.valid_to >= today,
             )
-            .order_by(Site.id)  # type: ignore[arg-type]
+            .order_by(Site.id)
         ).all()
         found = []
         for site, licence in rows:
@@ -91,8 +91,8 @@ def buyer_token(server: BenchServer) -> str:
     with session_factory(server.engine)() as session:
         org = session.scalars(
             select(Organisation)
-            .where(Organisation.kind == OrganisationKind.buying_office)  # type: ignore[arg-type]
-            .order_by(Organisation.id)  # type: ignore[arg-type]
+            .where(Organisation.kind == OrganisationKind.buying_office)
+            .order_by(Organisation.id)
         ).first()
         if org is None:
             raise RuntimeError("the demo seed has no buying office")

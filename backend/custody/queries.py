@@ -272,7 +272,19 @@ def stock_of(session: Session, organisation_id: uuid.UUID) -> Decimal:
     return ZERO if value is None else Decimal(value)
 
 
-def _facts(rows: Iterable[Licence]) -> list[LicenceFacts]:
+_FACT_COLUMNS = (
+    col(Licence.id),
+    col(Licence.number),
+    col(Licence.kind),
+    col(Licence.status),
+    col(Licence.valid_from),
+    col(Licence.valid_to),
+    col(Licence.fit_and_proper),
+)
+
+
+def _facts(session: Session, holder: Any) -> list[LicenceFacts]:
+    """The facts a licence check needs, read as columns: never the licence's polygon."""
     return [
         LicenceFacts(
             id=r.id,
@@ -283,20 +295,16 @@ def _facts(rows: Iterable[Licence]) -> list[LicenceFacts]:
             valid_to=r.valid_to,
             fit_and_proper=r.fit_and_proper,
         )
-        for r in rows
+        for r in session.execute(select(*_FACT_COLUMNS).where(holder))
     ]
 
 
 def organisation_licences(session: Session, organisation_id: uuid.UUID) -> list[LicenceFacts]:
-    return _facts(
-        session.scalars(
-            select(Licence).where(col(Licence.holder_organisation_id) == organisation_id)
-        )
-    )
+    return _facts(session, col(Licence.holder_organisation_id) == organisation_id)
 
 
 def miner_licences(session: Session, miner_id: uuid.UUID) -> list[LicenceFacts]:
-    return _facts(session.scalars(select(Licence).where(col(Licence.holder_miner_id) == miner_id)))
+    return _facts(session, col(Licence.holder_miner_id) == miner_id)
 
 
 # --- reading events with their lots ------------------------------------------------------------
