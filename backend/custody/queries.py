@@ -22,6 +22,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     type_coerce,
     union_all,
     update,
@@ -43,7 +44,7 @@ from backend.custody.models import (
     LotStatus,
     StockTake,
 )
-from backend.registry.models import Licence, Miner, Organisation
+from backend.registry.models import Licence, Miner, Organisation, Site
 
 ZERO = Decimal("0.000")
 
@@ -202,6 +203,67 @@ def chain_head(session: Session, chain_id: uuid.UUID) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
+@dataclass(frozen=True)
+class ChainState:
+    """What an event about to join a chain must know, read in one statement."""
+
+    head: tuple[int, str] | None  # the chain's last (seq, hash)
+    stock: Decimal | None  # carats the holding organisation holds now, if one was named
+    receipt_taken: bool  # the receipt number is already recorded on this chain
+
+
+def chain_state(
+    session: Session,
+    chain_id: uuid.UUID,
+    *,
+    stock_of_organisation: uuid.UUID | None = None,
+    receipt_number: str | None = None,
+) -> ChainState:
+    """The chain head, the organisation's stock and whether a receipt number is taken: three
+    scalar subqueries, one round trip (each was a statement of its own)."""
+    last = (
+        select(col(CustodyEvent.chain_seq), col(CustodyEvent.hash))
+        .where(col(CustodyEvent.chain_id) == chain_id)
+        .order_by(col(CustodyEvent.chain_seq).desc())
+        .limit(1)
+    )
+    columns: list[Any] = [
+        last.with_only_columns(col(CustodyEvent.chain_seq)).scalar_subquery(),
+        last.with_only_columns(col(CustodyEvent.hash)).scalar_subquery(),
+    ]
+    if stock_of_organisation is not None:
+        columns.append(
+            select(func.sum(Lot.carats))
+            .where(
+                col(Lot.holder_organisation_id) == stock_of_organisation,
+                col(Lot.status).in_([LotStatus.active, LotStatus.sealed]),
+            )
+            .scalar_subquery()
+        )
+    if receipt_number is not None:
+        columns.append(
+            select(col(CustodyEvent.id))
+            .where(
+                col(CustodyEvent.chain_id) == chain_id,
+                col(CustodyEvent.receipt_number) == receipt_number,
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
+    row = list(session.execute(select(*columns)).one())
+    seq, digest = row.pop(0), row.pop(0)
+    stock = None
+    if stock_of_organisation is not None:
+        value = row.pop(0)
+        stock = ZERO if value is None else Decimal(value)
+    receipt_taken = receipt_number is not None and row.pop(0) is not None
+    return ChainState(
+        head=None if seq is None else (int(seq), str(digest)),
+        stock=stock,
+        receipt_taken=receipt_taken,
+    )
+
+
 def claim_lot(
     session: Session, lot_id: uuid.UUID, version: int, from_status: str, to_status: str
 ) -> bool:
@@ -305,6 +367,45 @@ def organisation_licences(session: Session, organisation_id: uuid.UUID) -> list[
 
 def miner_licences(session: Session, miner_id: uuid.UUID) -> list[LicenceFacts]:
     return _facts(session, col(Licence.holder_miner_id) == miner_id)
+
+
+def _fact_of(row: Any, offset: int) -> LicenceFacts | None:
+    """The licence facts at `row[offset:]` of an outer-joined row, or None where none joined."""
+    if row[offset] is None:
+        return None
+    return LicenceFacts(*row[offset : offset + len(_FACT_COLUMNS)])
+
+
+def organisation_with_licences(
+    session: Session, organisation_id: uuid.UUID
+) -> tuple[Organisation, list[LicenceFacts]] | None:
+    """An organisation and its licences' facts in one statement; None if there is none."""
+    rows = session.execute(
+        select(Organisation, *_FACT_COLUMNS)
+        .select_from(Organisation)
+        .outerjoin(Licence, col(Licence.holder_organisation_id) == col(Organisation.id))
+        .where(col(Organisation.id) == organisation_id)
+    ).all()
+    if not rows:
+        return None
+    return rows[0][0], [f for row in rows if (f := _fact_of(row, 1)) is not None]
+
+
+def site_miner_licences(
+    session: Session, site_id: uuid.UUID, miner_id: uuid.UUID
+) -> tuple[Site, Miner, list[LicenceFacts]] | None:
+    """A site, a miner and the miner's licences' facts in one statement; None if either is
+    missing (the caller then asks for each alone to say which)."""
+    rows = session.execute(
+        select(Site, Miner, *_FACT_COLUMNS)
+        .select_from(Site)
+        .join(Miner, true())
+        .outerjoin(Licence, col(Licence.holder_miner_id) == col(Miner.id))
+        .where(col(Site.id) == site_id, col(Miner.id) == miner_id)
+    ).all()
+    if not rows:
+        return None
+    return rows[0][0], rows[0][1], [f for row in rows if (f := _fact_of(row, 2)) is not None]
 
 
 # --- reading events with their lots ------------------------------------------------------------
