@@ -19,6 +19,7 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    literal,
     null,
     or_,
     select,
@@ -437,6 +438,57 @@ def outputs_of(
         ):
             found[row.event_id].append(row)
     return found
+
+
+def lines_of(
+    session: Session, event_ids: Iterable[uuid.UUID]
+) -> tuple[dict[uuid.UUID, list[EventInput]], dict[uuid.UUID, list[EventOutput]]]:
+    """`inputs_of` and `outputs_of` in one statement (UNION ALL), each list in id order.
+
+    The rows are read as columns and built as detached model objects, for showing only."""
+    ids = list(event_ids)
+    ins: dict[uuid.UUID, list[EventInput]] = defaultdict(list)
+    outs: dict[uuid.UUID, list[EventOutput]] = defaultdict(list)
+    if not ids:
+        return ins, outs
+    taken = select(
+        literal(1).label("is_input"),
+        col(EventInput.id),
+        col(EventInput.event_id),
+        col(EventInput.lot_id),
+        col(EventInput.carats),
+        col(EventInput.stone_count),
+        col(EventInput.consumed),
+    ).where(col(EventInput.event_id).in_(ids))
+    made = select(
+        literal(0),
+        col(EventOutput.id),
+        col(EventOutput.event_id),
+        col(EventOutput.lot_id),
+        col(EventOutput.carats),
+        col(EventOutput.stone_count),
+        false(),
+    ).where(col(EventOutput.event_id).in_(ids))
+    rows = sorted(session.execute(union_all(taken, made)), key=lambda r: r[1])
+    for is_input, line_id, event_id, lot_id, carats, stones, consumed in rows:
+        if is_input:
+            ins[event_id].append(
+                EventInput(
+                    id=line_id,
+                    event_id=event_id,
+                    lot_id=lot_id,
+                    carats=carats,
+                    stone_count=stones,
+                    consumed=bool(consumed),
+                )
+            )
+        else:
+            outs[event_id].append(
+                EventOutput(
+                    id=line_id, event_id=event_id, lot_id=lot_id, carats=carats, stone_count=stones
+                )
+            )
+    return ins, outs
 
 
 def corrections_of(
