@@ -114,6 +114,7 @@ class Draft:
     location: Point | None = None
     lot_values: dict[str, Any] = field(default_factory=dict)  # value, seal: fields set on input
     origins: dict[OriginKey, Decimal] | None = None  # pooled origins, when not from inputs
+    party_name: str = ""  # the acting organisation, for refusals
 
 
 # --- the acting party -------------------------------------------------------------------------
@@ -343,6 +344,7 @@ def _draft_purchase(
         flags=flags,
         location=point,
         origins=origins,
+        party_name=org.name,
     )
 
 
@@ -544,7 +546,7 @@ def _check_receipt(draft: Draft, state: queries.ChainState) -> None:
     if state.receipt_taken:
         receipt = draft.values["receipt_number"]
         raise Duplicate(
-            f"receipt {receipt} is already recorded by this organisation",
+            f"receipt {receipt} is already recorded by {draft.party_name}",
             errors=[FieldError("/receipt_number", "this receipt number is taken")],
         )
 
