@@ -1,9 +1,10 @@
-"""What both benchmarks share: a throwaway PostGIS database, a real server, its memory, printing.
+"""What the HTTP benchmarks share: a throwaway database, a real server, its memory, printing.
 
-`bench_server()` creates a fresh PostGIS database, migrates it, seeds the demo country, creates
-a field officer for Kono (SL-E-KO) and a ministry user, starts `python -m backend serve` on a
-free loopback port exactly as an operator would, enrols one device and samples the server's
-resident memory every 50 ms. Leaving the `with` block stops the server and drops the database.
+`bench_server()` creates a fresh PostGIS database (or, with `database="spatialite"`, a new
+SQLite + SpatiaLite file), migrates it, seeds the demo country, creates a field officer for
+Kono (SL-E-KO) and a ministry user, starts `python -m backend serve` on a free loopback port
+exactly as an operator would, enrols one device and samples the server's resident memory every
+50 ms. Leaving the `with` block stops the server and drops the database.
 """
 
 from __future__ import annotations
@@ -72,6 +73,28 @@ def fresh_postgis_database(base_url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def fresh_database(database: str, base_url: str | None = None) -> Iterator[str]:
+    """A new, empty database of the kind named: `postgis` on the server at `base_url` (default
+    `postgis_url()`), or `spatialite`: a file in a temporary folder, or `base_url` if it is a
+    `sqlite:///` URL (the file must not exist yet)."""
+    if database == "postgis":
+        with fresh_postgis_database(base_url or postgis_url()) as url:
+            yield url
+    elif database == "spatialite":
+        if base_url is not None:
+            if not base_url.startswith("sqlite:///"):
+                raise ValueError(f"a SpatiaLite database is a sqlite:/// URL, not {base_url}")
+            if Path(base_url.removeprefix("sqlite:///")).exists():
+                raise ValueError(f"{base_url} exists; the benchmark wants a new file")
+            yield base_url
+            return
+        with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as tmp:
+            yield f"sqlite:///{tmp}/bench.sqlite"
+    else:
+        raise ValueError(f"unknown database {database!r}: postgis or spatialite")
 
 
 # --- the server's memory --------------------------------------------------------------------------
@@ -242,9 +265,11 @@ def _users(engine: Engine) -> uuid.UUID:
 
 
 @contextmanager
-def bench_server(*, base_url: str | None = None) -> Iterator[BenchServer]:
+def bench_server(
+    *, base_url: str | None = None, database: str = "postgis"
+) -> Iterator[BenchServer]:
     with (
-        fresh_postgis_database(base_url or postgis_url()) as db_url,
+        fresh_database(database, base_url) as db_url,
         tempfile.TemporaryDirectory(prefix="bench-") as tmp,
     ):
         settings = Settings(database_url=db_url)

@@ -53,14 +53,20 @@ def issue_token(
 
 
 def principal_for(*, session: Session, secret: str, device_id: str | None = None) -> Principal:
-    row = session.execute(
-        select(Token, User)
+    # One round trip: the token, its user and the user's live districts (one row per district,
+    # or one row with none), since every authenticated request pays for this lookup.
+    rows = session.execute(
+        select(Token, User, col(UserDistrict.district_code))
         .join(User, col(User.id) == col(Token.user_id))
+        .outerjoin(
+            UserDistrict,
+            (col(UserDistrict.user_id) == col(User.id)) & col(UserDistrict.revoked_at).is_(None),
+        )
         .where(col(Token.token_hash) == digest(secret))
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         raise Unauthenticated("the bearer token is not known")
-    token, user = row
+    token, user, _ = rows[0]
     now = utcnow()
     if token.revoked_at is not None:
         raise Unauthenticated("the bearer token was revoked")
@@ -68,9 +74,12 @@ def principal_for(*, session: Session, secret: str, device_id: str | None = None
         raise Unauthenticated("the bearer token has expired; request a new one")
     if not user.active:
         raise Unauthenticated("the account is disabled")
-    return principal_of(
-        session,
-        user,
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        districts=frozenset(code for _, _, code in rows if code is not None),
+        organisation_id=user.organisation_id,
         device_id=token.device_id or device_id,
         token_id=token.id,
         device_credential=token.device_credential,

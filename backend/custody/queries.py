@@ -19,9 +19,11 @@ from sqlalchemy import (
     cast,
     false,
     func,
+    literal,
     null,
     or_,
     select,
+    true,
     type_coerce,
     union_all,
     update,
@@ -43,7 +45,7 @@ from backend.custody.models import (
     LotStatus,
     StockTake,
 )
-from backend.registry.models import Licence, Miner, Organisation
+from backend.registry.models import Licence, Miner, Organisation, Site
 
 ZERO = Decimal("0.000")
 
@@ -202,6 +204,67 @@ def chain_head(session: Session, chain_id: uuid.UUID) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
+@dataclass(frozen=True)
+class ChainState:
+    """What an event about to join a chain must know, read in one statement."""
+
+    head: tuple[int, str] | None  # the chain's last (seq, hash)
+    stock: Decimal | None  # carats the holding organisation holds now, if one was named
+    receipt_taken: bool  # the receipt number is already recorded on this chain
+
+
+def chain_state(
+    session: Session,
+    chain_id: uuid.UUID,
+    *,
+    stock_of_organisation: uuid.UUID | None = None,
+    receipt_number: str | None = None,
+) -> ChainState:
+    """The chain head, the organisation's stock and whether a receipt number is taken: three
+    scalar subqueries, one round trip (each was a statement of its own)."""
+    last = (
+        select(col(CustodyEvent.chain_seq), col(CustodyEvent.hash))
+        .where(col(CustodyEvent.chain_id) == chain_id)
+        .order_by(col(CustodyEvent.chain_seq).desc())
+        .limit(1)
+    )
+    columns: list[Any] = [
+        last.with_only_columns(col(CustodyEvent.chain_seq)).scalar_subquery(),
+        last.with_only_columns(col(CustodyEvent.hash)).scalar_subquery(),
+    ]
+    if stock_of_organisation is not None:
+        columns.append(
+            select(func.sum(Lot.carats))
+            .where(
+                col(Lot.holder_organisation_id) == stock_of_organisation,
+                col(Lot.status).in_([LotStatus.active, LotStatus.sealed]),
+            )
+            .scalar_subquery()
+        )
+    if receipt_number is not None:
+        columns.append(
+            select(col(CustodyEvent.id))
+            .where(
+                col(CustodyEvent.chain_id) == chain_id,
+                col(CustodyEvent.receipt_number) == receipt_number,
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
+    row = list(session.execute(select(*columns)).one())
+    seq, digest = row.pop(0), row.pop(0)
+    stock = None
+    if stock_of_organisation is not None:
+        value = row.pop(0)
+        stock = ZERO if value is None else Decimal(value)
+    receipt_taken = receipt_number is not None and row.pop(0) is not None
+    return ChainState(
+        head=None if seq is None else (int(seq), str(digest)),
+        stock=stock,
+        receipt_taken=receipt_taken,
+    )
+
+
 def claim_lot(
     session: Session, lot_id: uuid.UUID, version: int, from_status: str, to_status: str
 ) -> bool:
@@ -272,7 +335,19 @@ def stock_of(session: Session, organisation_id: uuid.UUID) -> Decimal:
     return ZERO if value is None else Decimal(value)
 
 
-def _facts(rows: Iterable[Licence]) -> list[LicenceFacts]:
+_FACT_COLUMNS = (
+    col(Licence.id),
+    col(Licence.number),
+    col(Licence.kind),
+    col(Licence.status),
+    col(Licence.valid_from),
+    col(Licence.valid_to),
+    col(Licence.fit_and_proper),
+)
+
+
+def _facts(session: Session, holder: Any) -> list[LicenceFacts]:
+    """The facts a licence check needs, read as columns: never the licence's polygon."""
     return [
         LicenceFacts(
             id=r.id,
@@ -283,20 +358,55 @@ def _facts(rows: Iterable[Licence]) -> list[LicenceFacts]:
             valid_to=r.valid_to,
             fit_and_proper=r.fit_and_proper,
         )
-        for r in rows
+        for r in session.execute(select(*_FACT_COLUMNS).where(holder))
     ]
 
 
 def organisation_licences(session: Session, organisation_id: uuid.UUID) -> list[LicenceFacts]:
-    return _facts(
-        session.scalars(
-            select(Licence).where(col(Licence.holder_organisation_id) == organisation_id)
-        )
-    )
+    return _facts(session, col(Licence.holder_organisation_id) == organisation_id)
 
 
 def miner_licences(session: Session, miner_id: uuid.UUID) -> list[LicenceFacts]:
-    return _facts(session.scalars(select(Licence).where(col(Licence.holder_miner_id) == miner_id)))
+    return _facts(session, col(Licence.holder_miner_id) == miner_id)
+
+
+def _fact_of(row: Any, offset: int) -> LicenceFacts | None:
+    """The licence facts at `row[offset:]` of an outer-joined row, or None where none joined."""
+    if row[offset] is None:
+        return None
+    return LicenceFacts(*row[offset : offset + len(_FACT_COLUMNS)])
+
+
+def organisation_with_licences(
+    session: Session, organisation_id: uuid.UUID
+) -> tuple[Organisation, list[LicenceFacts]] | None:
+    """An organisation and its licences' facts in one statement; None if there is none."""
+    rows = session.execute(
+        select(Organisation, *_FACT_COLUMNS)
+        .select_from(Organisation)
+        .outerjoin(Licence, col(Licence.holder_organisation_id) == col(Organisation.id))
+        .where(col(Organisation.id) == organisation_id)
+    ).all()
+    if not rows:
+        return None
+    return rows[0][0], [f for row in rows if (f := _fact_of(row, 1)) is not None]
+
+
+def site_miner_licences(
+    session: Session, site_id: uuid.UUID, miner_id: uuid.UUID
+) -> tuple[Site, Miner, list[LicenceFacts]] | None:
+    """A site, a miner and the miner's licences' facts in one statement; None if either is
+    missing (the caller then asks for each alone to say which)."""
+    rows = session.execute(
+        select(Site, Miner, *_FACT_COLUMNS)
+        .select_from(Site)
+        .join(Miner, true())
+        .outerjoin(Licence, col(Licence.holder_miner_id) == col(Miner.id))
+        .where(col(Site.id) == site_id, col(Miner.id) == miner_id)
+    ).all()
+    if not rows:
+        return None
+    return rows[0][0], rows[0][1], [f for row in rows if (f := _fact_of(row, 2)) is not None]
 
 
 # --- reading events with their lots ------------------------------------------------------------
@@ -328,6 +438,57 @@ def outputs_of(
         ):
             found[row.event_id].append(row)
     return found
+
+
+def lines_of(
+    session: Session, event_ids: Iterable[uuid.UUID]
+) -> tuple[dict[uuid.UUID, list[EventInput]], dict[uuid.UUID, list[EventOutput]]]:
+    """`inputs_of` and `outputs_of` in one statement (UNION ALL), each list in id order.
+
+    The rows are read as columns and built as detached model objects, for showing only."""
+    ids = list(event_ids)
+    ins: dict[uuid.UUID, list[EventInput]] = defaultdict(list)
+    outs: dict[uuid.UUID, list[EventOutput]] = defaultdict(list)
+    if not ids:
+        return ins, outs
+    taken = select(
+        literal(1).label("is_input"),
+        col(EventInput.id),
+        col(EventInput.event_id),
+        col(EventInput.lot_id),
+        col(EventInput.carats),
+        col(EventInput.stone_count),
+        col(EventInput.consumed),
+    ).where(col(EventInput.event_id).in_(ids))
+    made = select(
+        literal(0),
+        col(EventOutput.id),
+        col(EventOutput.event_id),
+        col(EventOutput.lot_id),
+        col(EventOutput.carats),
+        col(EventOutput.stone_count),
+        false(),
+    ).where(col(EventOutput.event_id).in_(ids))
+    rows = sorted(session.execute(union_all(taken, made)), key=lambda r: r[1])
+    for is_input, line_id, event_id, lot_id, carats, stones, consumed in rows:
+        if is_input:
+            ins[event_id].append(
+                EventInput(
+                    id=line_id,
+                    event_id=event_id,
+                    lot_id=lot_id,
+                    carats=carats,
+                    stone_count=stones,
+                    consumed=bool(consumed),
+                )
+            )
+        else:
+            outs[event_id].append(
+                EventOutput(
+                    id=line_id, event_id=event_id, lot_id=lot_id, carats=carats, stone_count=stones
+                )
+            )
+    return ins, outs
 
 
 def corrections_of(

@@ -24,7 +24,7 @@ from backend.auth.models import Role
 from backend.auth.permissions import Action, require
 from backend.auth.principal import Principal
 from backend.clock import utcnow
-from backend.controls.licences import best_licence, licence_problem, local_date
+from backend.controls.licences import LicenceFacts, best_licence, licence_problem, local_date
 from backend.controls.points import point_distance_m, point_problem
 from backend.custody import queries
 from backend.custody.chain import compute_hash
@@ -114,13 +114,18 @@ class Draft:
     location: Point | None = None
     lot_values: dict[str, Any] = field(default_factory=dict)  # value, seal: fields set on input
     origins: dict[OriginKey, Decimal] | None = None  # pooled origins, when not from inputs
+    party_name: str = ""  # the acting organisation, for refusals
 
 
 # --- the acting party -------------------------------------------------------------------------
 
 
-def _acting_organisation(session: Session, principal: Principal, body: AnyEventIn) -> Organisation:
-    """Buyers and exporters act for their own organisation; an admin names the one it acts for."""
+def _acting_organisation(
+    session: Session, principal: Principal, body: AnyEventIn
+) -> tuple[Organisation, list[LicenceFacts]]:
+    """Buyers and exporters act for their own organisation; an admin names the one it acts for.
+
+    Its licences come with it, read in the same statement."""
     if principal.is_organisation_scoped:
         if body.organisation_id is not None and body.organisation_id != principal.organisation_id:
             raise Forbidden(
@@ -134,10 +139,10 @@ def _acting_organisation(session: Session, principal: Principal, body: AnyEventI
         org_id = body.organisation_id
     else:
         raise Forbidden(f"the {principal.role.value} role does not act for an organisation")
-    org = None if org_id is None else session.get(Organisation, org_id)
-    if org is None:
+    found = None if org_id is None else queries.organisation_with_licences(session, org_id)
+    if found is None:
         raise field_error("/organisation_id", f"no organisation {org_id}")
-    return org
+    return found
 
 
 def _trade_licence_kind(org: Organisation) -> LicenceKind:
@@ -145,11 +150,20 @@ def _trade_licence_kind(org: Organisation) -> LicenceKind:
 
 
 def _valid_trade_licence(
-    session: Session, org: Organisation, day: date, pointer: str, who: str
+    session: Session,
+    org: Organisation,
+    day: date,
+    pointer: str,
+    who: str,
+    licences: list[LicenceFacts] | None = None,
 ) -> uuid.UUID:
-    """The organisation's buyer/exporter licence valid on `day`, or a refusal naming `pointer`."""
+    """The organisation's buyer/exporter licence valid on `day`, or a refusal naming `pointer`.
+
+    `licences` are the organisation's licences if already read; otherwise they are read here."""
     kind = _trade_licence_kind(org)
-    lic = best_licence(queries.organisation_licences(session, org.id), kind, day)
+    if licences is None:
+        licences = queries.organisation_licences(session, org.id)
+    lic = best_licence(licences, kind, day)
     problem = licence_problem(lic, kind, day)
     if problem is not None or lic is None:
         detail = f"{who} {org.name} {problem} on {day}"
@@ -213,12 +227,27 @@ def _miner(session: Session, miner_id: uuid.UUID) -> Miner:
     return miner
 
 
+def _site_and_miner(
+    session: Session, principal: Principal, site_id: uuid.UUID, miner_id: uuid.UUID
+) -> tuple[Site, Miner, list[LicenceFacts]]:
+    """The site (in the principal's scope), the miner and the miner's licences: one statement
+    when all is well; a refusal naming the field otherwise."""
+    found = queries.site_miner_licences(session, site_id, miner_id)
+    if found is not None and principal.may_see_district(found[0].district_code):
+        return found
+    site = _site(session, principal, site_id)
+    miner = _miner(session, miner_id)
+    return site, miner, queries.miner_licences(session, miner.id)
+
+
 def _country_of_district(session: Session, code: str) -> str:
     district = registry_queries.jurisdiction_by_code(session, code)
     return district.country_code if district is not None else code[:2]
 
 
-def _origin_flags(session: Session, site: Site, miner: Miner, day: date) -> tuple[Any, list[Any]]:
+def _origin_flags(
+    site: Site, miner: Miner, licences: list[LicenceFacts], day: date
+) -> tuple[Any, list[Any]]:
     """Suspicious but possible facts about where and by whom: recorded and flagged."""
     flags = []
     if site.licence_id is None:
@@ -228,7 +257,7 @@ def _origin_flags(session: Session, site: Site, miner: Miner, day: date) -> tupl
     if miner.status != MinerStatus.active:
         flags.append(flag("miner_not_active", f"miner {miner.full_name} is {miner.status}"))
     lic = best_licence(
-        queries.miner_licences(session, miner.id),
+        licences,
         LicenceKind.artisanal_mining,
         day,
         prefer=site.licence_id,
@@ -243,9 +272,8 @@ def _origin_flags(session: Session, site: Site, miner: Miner, day: date) -> tupl
 
 
 def _draft_produce(session: Session, principal: Principal, body: ProduceIn, day: date) -> Draft:
-    site = _site(session, principal, body.site_id)
-    miner = _miner(session, body.miner_id)
-    licence_id, flags = _origin_flags(session, site, miner, day)
+    site, miner, licences = _site_and_miner(session, principal, body.site_id, body.miner_id)
+    licence_id, flags = _origin_flags(site, miner, licences, day)
     return Draft(
         kind=EventKind.produce,
         chain_id=miner.id,
@@ -272,9 +300,8 @@ def _draft_purchase(
 ) -> Draft:
     if org.kind != OrganisationKind.buying_office:
         raise field_error("/organisation_id", f"{org.name} is not a buying office")
-    site = _site(session, principal, body.site_id)
-    miner = _miner(session, body.miner_id)
-    licence_id, flags = _origin_flags(session, site, miner, day)
+    site, miner, licences = _site_and_miner(session, principal, body.site_id, body.miner_id)
+    licence_id, flags = _origin_flags(site, miner, licences, day)
     point = Point(*body.location.coordinates)
     site_shape = from_db(site.geometry)
     assert site_shape is not None
@@ -282,17 +309,6 @@ def _draft_purchase(
     off_site = point_problem(distance, site.name, settings.purchase_point_tolerance_m)
     if off_site is not None:
         flags.append(flag("purchase_point_outside_site", off_site))
-    receipt_taken = session.scalars(
-        select(col(CustodyEvent.id)).where(
-            col(CustodyEvent.chain_id) == org.id,
-            col(CustodyEvent.receipt_number) == body.receipt_number,
-        )
-    ).first()
-    if receipt_taken is not None:
-        raise Duplicate(
-            f"receipt {body.receipt_number} is already recorded by {org.name}",
-            errors=[FieldError("/receipt_number", "this receipt number is taken")],
-        )
     inputs: list[tuple[Lot, str]] = []
     origins: dict[OriginKey, Decimal] | None = None
     if body.production_lot_id is not None:
@@ -328,6 +344,7 @@ def _draft_purchase(
         flags=flags,
         location=point,
         origins=origins,
+        party_name=org.name,
     )
 
 
@@ -476,10 +493,12 @@ def _draft(
     )
     if by_export_office:
         assert isinstance(body, ValueIn | SealIn | ExportIn | ReweighIn)
-        org = _holder_of(session, principal, body, body.lot_id)
+        org, org_licences = _holder_of(session, principal, body, body.lot_id), None
     else:
-        org = _acting_organisation(session, principal, body)
-    licence_id = _valid_trade_licence(session, org, day, "/organisation_id", "the holder")
+        org, org_licences = _acting_organisation(session, principal, body)
+    licence_id = _valid_trade_licence(
+        session, org, day, "/organisation_id", "the holder", org_licences
+    )
     if isinstance(body, PurchaseIn):
         draft = _draft_purchase(session, principal, body, org, day, settings)
     elif isinstance(body, TransferIn):
@@ -523,8 +542,17 @@ def _check_balance(draft: Draft, body: AnyEventIn) -> None:
         raise ValidationFailed("; ".join(f"{e.field}: {e.detail}" for e in errors), errors=errors)
 
 
-def _check_stock(session: Session, draft: Draft) -> None:
-    if draft.holder_organisation_id is None:
+def _check_receipt(draft: Draft, state: queries.ChainState) -> None:
+    if state.receipt_taken:
+        receipt = draft.values["receipt_number"]
+        raise Duplicate(
+            f"receipt {receipt} is already recorded by {draft.party_name}",
+            errors=[FieldError("/receipt_number", "this receipt number is taken")],
+        )
+
+
+def _check_stock(draft: Draft, state: queries.ChainState) -> None:
+    if draft.holder_organisation_id is None or state.stock is None:
         return
     org_id = draft.holder_organisation_id
     # Consumed inputs and dispatched ones (transfer) leave the holder's stock; sealed stay.
@@ -534,7 +562,7 @@ def _check_stock(session: Session, draft: Draft) -> None:
         Decimal(0),
     )
     added = sum((carats(o.carats) for o, _ in draft.outputs), Decimal(0))
-    errors = check_stock(queries.stock_of(session, org_id), taken, added)
+    errors = check_stock(state.stock, taken, added)
     if errors:
         raise ValidationFailed(errors[0].detail, errors=errors)
 
@@ -680,10 +708,19 @@ def record_event(
     day = local_date(body.occurred_at, settings.country_timezone)
     _check_correction(session, principal, body)
     draft = _draft(session, principal, body, day, settings)
+    # The chain's head is read before the inputs are claimed: a concurrent event that joins
+    # the chain meanwhile makes the insert fail on (chain_id, chain_seq): a 409 to resend.
+    state = queries.chain_state(
+        session,
+        draft.chain_id,
+        stock_of_organisation=draft.holder_organisation_id,
+        receipt_number=draft.values.get("receipt_number") if kind is EventKind.purchase else None,
+    )
+    _check_receipt(draft, state)
     _check_new_ids(session, body, draft)
     _check_balance(draft, body)
     _check_time(session, draft, body)
-    _check_stock(session, draft)
+    _check_stock(draft, state)
 
     # Claim the inputs first: a concurrent event that took one of them makes this a 409.
     new_status = CONSUMES.get(kind) or MARKS.get(kind)
@@ -710,7 +747,7 @@ def record_event(
             after={"status": new_status or lot.status, **draft.lot_values},
         )
 
-    head = queries.chain_head(session, draft.chain_id)
+    head = state.head
     event = CustodyEvent(
         id=body.id or uuid7(),
         kind=kind,

@@ -97,8 +97,7 @@ def event_public(
 
 def events_public(session: Session, rows: Sequence[CustodyEvent]) -> list[dict[str, Any]]:
     ids = [e.id for e in rows]
-    ins = queries.inputs_of(session, ids)
-    outs = queries.outputs_of(session, ids)
+    ins, outs = queries.lines_of(session, ids)
     return [event_public(e, ins[e.id], outs[e.id]) for e in rows]
 
 

@@ -78,3 +78,25 @@ def test_pull_benchmark_prints_snapshot_change_pull_and_memory(postgis: str) -> 
     out = run("sync_pull.py", "--records", "500", "--changes", "50", "--repeat", "2")
     for label in PULL_LABELS:
         assert label in out, out
+
+
+CUSTODY_LABELS = (
+    "purchase p50",
+    "purchase p95",
+    "purchase p99",
+    "purchase max",
+    "baseline GET /healthz p50",
+    "baseline GET /api/v1/auth/me p50",
+    "purchase p50 / auth/me p50",
+    "SQL statements per purchase",
+)
+
+
+@pytest.mark.parametrize("database", ["postgis", "spatialite"])
+def test_custody_event_benchmark_prints_purchase_percentiles_baselines_and_statements(
+    postgis: str, database: str
+) -> None:
+    out = run("custody_event.py", "--database", database, "--events", "5", "--warmup", "1")
+    assert f"command: python -m bench.custody_event --database {database} --events 5" in out
+    for label in CUSTODY_LABELS:
+        assert label in out, out

@@ -1,0 +1,62 @@
+"""What a purchase costs in SQL statements before it writes, and the one-statement line reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from backend.custody import queries
+from tests.db.test_custody_rules import World, make_world
+
+
+def _statements_before_first_write(world: World, body: Any) -> list[str]:
+    seen: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    world.session.expunge_all()  # nothing from the identity map: every read goes to the database
+    bind = world.session.get_bind()
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        world.record(world.buyer, body)
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    reads = []
+    for statement in seen:
+        if statement.upper().startswith("INSERT"):
+            break
+        if statement.upper().startswith("SELECT"):
+            reads.append(statement)
+    return reads
+
+
+def test_a_purchase_reads_organisation_origin_licences_and_chain_in_three_statements(
+    session: Session,
+) -> None:
+    world = make_world(session)
+    world.purchase()  # the chain has a head
+    reads = _statements_before_first_write(world, world.purchase_body())
+    assert len(reads) == 3, reads
+    assert "licence" in reads[0] and "organisation" in reads[0]
+    assert "site" in reads[1] and "miner" in reads[1] and "licence" in reads[1]
+    assert all(part in reads[2] for part in ("chain_seq", "receipt_number", "sum(lot.carats)"))
+
+
+def test_lines_of_gives_the_same_inputs_and_outputs_as_reading_each(session: Session) -> None:
+    world = make_world(session)
+    lots = [world.purchase("1.000", 2), world.purchase("0.500", 1)]
+    merged = world.consolidate(lots, "1.500", 3)
+    events = [lot.created_by_event_id for lot in [*lots, merged]]
+    ins, outs = queries.lines_of(session, events)
+    want_ins, want_outs = queries.inputs_of(session, events), queries.outputs_of(session, events)
+    for e in events:
+        assert [(i.id, i.lot_id, i.carats, i.stone_count, i.consumed) for i in ins[e]] == [
+            (i.id, i.lot_id, i.carats, i.stone_count, i.consumed) for i in want_ins[e]
+        ]
+        assert [(o.id, o.lot_id, o.carats, o.stone_count) for o in outs[e]] == [
+            (o.id, o.lot_id, o.carats, o.stone_count) for o in want_outs[e]
+        ]
+    assert len(ins[merged.created_by_event_id]) == 2 and len(outs[merged.created_by_event_id]) == 1
