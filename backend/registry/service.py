@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from backend import changes
 from backend.audit.service import record as audit
 from backend.audit.service import record_many, snapshot
 from backend.auth.permissions import Action, require
@@ -27,7 +28,11 @@ from backend.errors import (
 )
 from backend.models_base import Record
 from backend.records import apply_changes, check_version, update_versioned
-from backend.registry import placement, queries
+from backend.registry import (
+    placement,
+    queries,
+    syncable,  # noqa: F401  (registers registry records with changes)
+)
 from backend.registry.models import (
     Jurisdiction,
     Licence,
@@ -58,7 +63,6 @@ from backend.registry.schemas import (
 )
 from backend.settings import Settings
 from backend.spatial import as_multipolygon, from_db, to_db
-from backend.sync import feed
 from backend.usecase import use_case
 from geodata import measure
 from geodata.area import geodesic_area_ha
@@ -116,7 +120,7 @@ def _audit_update(
         after=snapshot(row),
         reason=reason,
     )
-    feed.publish(session, row)
+    changes.changed(session, row)
 
 
 def _audit_create(
@@ -133,7 +137,7 @@ def _audit_create(
         after=snapshot(row),
         reason=reason,
     )
-    feed.publish(session, row)
+    changes.changed(session, row)
 
 
 def _insert(
@@ -707,7 +711,7 @@ def insert_many(*, session: Session, principal: Principal, entity: str, rows: li
         entity_type=entity,
         entries=[(row.id, None, snapshot(row)) for row in rows],
     )
-    feed.publish_new(session, rows)
+    changes.created(session, rows)
     _commit(session, f"the new {entity} records")
 
 
