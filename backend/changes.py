@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,7 @@ class _Pending:
     by_transaction: dict[SessionTransaction, list[Change]] = field(default_factory=dict)
     committing: bool = False
     released: SessionTransaction | None = None  # the savepoint whose release is under way
+    held: list[Change] | None = None  # a batch's committed changes, handed over at its end
 
 
 _PENDING: weakref.WeakKeyDictionary[Session, _Pending] = weakref.WeakKeyDictionary()
@@ -161,12 +163,39 @@ def take(session: Session) -> list[Change]:
     return out
 
 
+@contextmanager
+def batch(session: Session) -> Iterator[None]:
+    """Hold the changes of every commit inside, and hand them over together at the first commit
+    after the block (the batch's own): one publish per batch, not one per use case.
+
+    For a caller whose session commits stand for savepoints of one outer transaction (a sync
+    push). If the block raises, what it held is dropped with the outer transaction.
+    """
+    pending = _PENDING.setdefault(session, _Pending())
+    if pending.held is not None:
+        yield  # already inside a batch: its end hands everything over
+        return
+    pending.held = []
+    try:
+        yield
+    except BaseException:
+        pending.held = None
+        raise
+    held, pending.held = pending.held, None
+    if held:
+        current = pending.by_transaction.setdefault(_innermost(session), [])
+        current[:0] = held
+
+
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     if session.get_nested_transaction() is not None:
         return  # a savepoint's release: its changes join the parent when it ends
     pending = _PENDING.get(session)
     if pending is None or pending.committing:
+        return
+    if pending.held is not None:
+        pending.held.extend(take(session))  # published at the batch's end (`batch`)
         return
     pending.committing = True
     try:

@@ -29,6 +29,7 @@ from backend.errors import (
 from backend.models_base import Record
 from backend.records import apply_changes, check_version, update_versioned
 from backend.registry import (
+    lookups,
     placement,
     queries,
     syncable,  # noqa: F401  (registers registry records with changes)
@@ -79,11 +80,8 @@ def _commit(session: Session, what: str) -> None:
         raise Duplicate(f"{what} conflicts with an existing record: {err.orig}") from err
 
 
-NEW_IDS = "registry.new_ids"
-
-
 def _ensure_new_id(session: Session, model: Any, record_id: uuid.UUID | None, pointer: str) -> None:
-    if record_id is None or record_id in session.info.get(NEW_IDS, ()):
+    if record_id is None or record_id in lookups.of(session).new_ids:
         return  # a batch checked these ids in one query
     if session.get(model, record_id) is not None:
         raise Duplicate(
@@ -675,13 +673,10 @@ def prepare_visit(
 
 def _site_in_scope(session: Session, principal: Principal, site_id: uuid.UUID) -> Site | None:
     """A site the principal may see; a batch may have looked its sites up in one query."""
-    known: dict[uuid.UUID, Site] = session.info.get(SITES_IN_SCOPE, {})
+    known = lookups.of(session).sites
     if site_id in known:
         return known[site_id]
     return queries.one(session, queries.sites(principal, queries.Filters()), Site, site_id)
-
-
-SITES_IN_SCOPE = "registry.sites_in_scope"
 
 
 def preload_sites(session: Session, principal: Principal, site_ids: set[uuid.UUID]) -> None:
@@ -691,7 +686,7 @@ def preload_sites(session: Session, principal: Principal, site_ids: set[uuid.UUI
     found = session.scalars(
         queries.sites(principal, queries.Filters()).where(col(Site.id).in_(site_ids))
     )
-    session.info.setdefault(SITES_IN_SCOPE, {}).update({s.id: s for s in found})
+    lookups.of(session).sites.update({s.id: s for s in found})
 
 
 @use_case
