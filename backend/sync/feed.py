@@ -57,28 +57,30 @@ def _present(session: Session, rows: list[Any]) -> list[changes.Presented]:
 
 
 def publish_changes(session: Session, batch: list[Change]) -> None:
-    """Publish a commit's changes: new records in one insert, the others moved one by one."""
+    """Publish a commit's changes as sets: new records in one insert, the others moved together
+    (`offline_sync.server.feed.publish_many`: one read, one executemany, one insert)."""
     batch = _with_also(session, batch)
     presented = _present(session, [c.row for c in batch])
     new: list[tuple[str, uuid.UUID, tuple[str, ...], int, dict[str, Any] | None]] = []
+    moved: list[feed.Publication] = []
     for c, (scope, data) in zip(batch, presented, strict=True):
         found = changes.syncable(c.row)
+        scopes = (scope, *found.mirrors)
         if c.new:
-            new.append(
-                (found.entity, c.row.id, (scope, *found.mirrors), c.row.version, jsonable(data))
-            )
+            new.append((found.entity, c.row.id, scopes, c.row.version, jsonable(data)))
             continue
         deleted = getattr(c.row, "deleted_at", None) is not None
-        feed.publish(
-            session,
-            entity=found.entity,
-            record_id=c.row.id,
-            scope=scope,
-            also=found.mirrors,
-            kind=ChangeKind.delete if deleted else ChangeKind.upsert,
-            version=c.row.version,
-            data=None if deleted else jsonable(data),
+        moved.append(
+            feed.Publication(
+                entity=found.entity,
+                record_id=c.row.id,
+                scopes=scopes,
+                kind=ChangeKind.delete if deleted else ChangeKind.upsert,
+                version=c.row.version,
+                data=None if deleted else jsonable(data),
+            )
         )
+    feed.publish_many(session, moved)
     if new:
         feed.publish_new(session, new)
 
