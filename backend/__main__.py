@@ -9,6 +9,7 @@ import sys
 from backend import schema
 from backend.db import make_engine, session_factory
 from backend.settings import Settings
+from backend.sync import feed  # noqa: F401  (publishes committed changes to devices)
 
 
 def _settings() -> Settings:

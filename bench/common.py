@@ -36,6 +36,7 @@ from backend.auth.users import create_user
 from backend.db import make_engine, session_factory
 from backend.registry.demo import seed_demo
 from backend.settings import Settings
+from backend.sync import feed  # noqa: F401  (the app's publisher: the demo reaches the feed)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGIS_URL = "postgresql://alluvial:alluvial@127.0.0.1:5432/alluvial_test"

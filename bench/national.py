@@ -69,6 +69,7 @@ from backend.registry.models import (
     SiteStatus,
 )
 from backend.settings import Settings
+from backend.sync import feed  # noqa: F401  (the app's publisher: the demo reaches the feed)
 from backend.tables import metadata
 from bench.national_data import (
     CARAT,

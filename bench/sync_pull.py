@@ -1,10 +1,11 @@
 """Pull over real HTTP: a snapshot of a large scope, then the changes after it, and server memory.
 
 `--records` miners and site visits are written into Kono (SL-E-KO) with COPY, together with
-their change-feed rows, exactly as `backend.sync.feed.publish` would write them (the same view
-functions make the data; `seq` is taken under the feed's advisory lock). A Kono field officer's
-tablet then pulls the whole scope from no cursor, with pages of 1000 and of 5000. Another
-tablet pushes 1,000 updates through the real push endpoint, and the first pulls only those.
+their change-feed rows, exactly as the feed publisher (`backend.sync.feed`) would write them
+(the same view functions make the data; `seq` is taken under the feed's advisory lock). A Kono
+field officer's tablet then pulls the whole scope from no cursor, with pages of 1000 and of
+5000. Another tablet pushes 1,000 updates through the real push endpoint, and the first pulls
+only those.
 
     .venv/bin/python bench/sync_pull.py --records 50000
 """

@@ -23,6 +23,7 @@ from backend.auth.models import Role, User
 from backend.auth.principal import Principal
 from backend.db import make_engine
 from backend.settings import Settings
+from backend.sync import feed  # noqa: F401  (the app's publisher: changes reach the feed)
 
 DIALECTS = ("postgis", "spatialite")
 DEFAULT_POSTGIS_URL = "postgresql://alluvial:alluvial@127.0.0.1:5432/alluvial_test"

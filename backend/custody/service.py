@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from backend import changes
 from backend.audit.service import record as audit
 from backend.audit.service import snapshot
 from backend.auth.models import Role
@@ -26,7 +27,10 @@ from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.controls.licences import LicenceFacts, best_licence, licence_problem, local_date
 from backend.controls.points import point_distance_m, point_problem
-from backend.custody import queries
+from backend.custody import (
+    queries,
+    syncable,  # noqa: F401  (registers lots and events with changes)
+)
 from backend.custody.chain import compute_hash
 from backend.custody.errors import ChainMoved, LicenceInvalid, LotTaken, LotUnavailable
 from backend.custody.models import (
@@ -91,7 +95,6 @@ from backend.registry.models import (
 )
 from backend.settings import Settings
 from backend.spatial import from_db, to_db
-from backend.sync import feed as sync_feed
 from backend.usecase import use_case
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -844,7 +847,7 @@ def record_event(
     for row in (event, *lots, *(lot for lot, _ in draft.inputs)):
         if isinstance(row, Lot):
             session.refresh(row)
-        sync_feed.publish(session, row)
+        changes.changed(session, row)
     _commit(session)
     return event
 

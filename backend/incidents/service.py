@@ -8,6 +8,7 @@ from datetime import timedelta
 from shapely.geometry import Point
 from sqlalchemy.orm import Session
 
+from backend import changes
 from backend.audit.service import record as audit
 from backend.audit.service import snapshot
 from backend.auth.permissions import Action, require
@@ -15,7 +16,10 @@ from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.custody.models import Lot
 from backend.errors import Duplicate, FieldError, Forbidden, NotFound, field_error
-from backend.incidents import queries
+from backend.incidents import (
+    queries,
+    syncable,  # noqa: F401  (registers incidents with changes)
+)
 from backend.incidents.models import Incident, IncidentFollowUp, IncidentStatus
 from backend.incidents.schemas import FollowUpIn, IncidentCreate
 from backend.records import check_version, update_versioned
@@ -23,7 +27,6 @@ from backend.registry import placement
 from backend.registry import queries as registry
 from backend.registry.models import Miner, Organisation, Site
 from backend.spatial import to_db
-from backend.sync import feed
 from backend.usecase import use_case
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -115,7 +118,7 @@ def report_incident(*, session: Session, principal: Principal, props: IncidentCr
         before=None,
         after=snapshot(row),
     )
-    feed.publish(session, row)
+    changes.changed(session, row)
     session.commit()
     return row
 
@@ -164,6 +167,6 @@ def follow_up(
         before=before,
         after=snapshot(row) | {"follow_up_id": str(step.id), "note": props.note},
     )
-    feed.publish(session, row)
+    changes.changed(session, row)
     session.commit()
     return row

@@ -1,12 +1,12 @@
 """Inspection tasks: the top of a spot-check plan handed to a field officer, closed by a visit
 or an incident report about its site.
 
-How a visit closes a task without the registry knowing insight exists: the sync feed is the one
-hook every registry write already calls (`sync.feed.publish` / `publish_new`), and it runs the
-`AFTER_PUBLISH` reactions registered with it. `install()` registers `close_for_visits` there
-(and how a task looks in the feed), so a visit recorded over REST or pushed from a tablet closes,
+How a visit closes a task without the registry knowing insight exists: every registry write
+tells the unit of work what it changed (`backend.changes`), which runs the reactions registered
+with it at commit. `install()` registers `close_for_visits` there (and how a task looks in the
+feed), so a visit recorded over REST or pushed from a tablet closes,
 in the same transaction, every open task for its site issued before the visit took place, and
-the closed task reaches the officers' tablets. Incidents publish through the same feed, so
+the closed task reaches the officers' tablets. Incidents go through the same unit of work, so
 `close_for_incidents` closes every open task for the incident's site issued before the incident
 occurred (the audit entry names the incident). Neither registry nor incidents import insight.
 """
@@ -21,10 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from backend import changes
 from backend.api.jsonio import jsonable
 from backend.audit.service import record
 from backend.auth.models import Role, User, UserDistrict
 from backend.auth.principal import Principal
+from backend.changes import Presented, Syncable, district
 from backend.clock import as_utc, utcnow
 from backend.errors import FieldError, ValidationFailed
 from backend.incidents.models import Incident
@@ -32,8 +34,6 @@ from backend.insight import spotcheck
 from backend.insight.access import SUPERVISORS, require_role
 from backend.insight.models import InspectionTask, TaskStatus
 from backend.registry.models import Jurisdiction, SiteVisit
-from backend.sync import feed
-from backend.sync.scope import district
 from backend.usecase import use_case
 
 ENTITY = "inspection_task"
@@ -60,8 +60,8 @@ def _snapshot(t: InspectionTask) -> dict[str, Any]:
     return dict(jsonable(task_public(t)))
 
 
-def _feed_record(session: Session, row: Any) -> tuple[str, str, dict[str, Any]]:
-    return ENTITY, district(row.district_code), task_public(row)
+def _feed_records(session: Session, rows: list[InspectionTask]) -> list[Presented]:
+    return [(district(t.district_code), task_public(t)) for t in rows]
 
 
 def _field(pointer: str, detail: str) -> ValidationFailed:
@@ -133,7 +133,7 @@ def issue(
             before=None,
             after=_snapshot(t),
         )
-        feed.publish(session, t)
+        changes.changed(session, t)
     session.commit()
     return tasks
 
@@ -156,7 +156,7 @@ def _close(session: Session, t: InspectionTask, reason: str, visit_id: uuid.UUID
         after=_snapshot(t),
         reason=reason,
     )
-    feed.publish(session, t)
+    changes.changed(session, t)
 
 
 def _open_tasks(session: Session, site_ids: list[uuid.UUID]) -> list[InspectionTask]:
@@ -171,7 +171,7 @@ def _open_tasks(session: Session, site_ids: list[uuid.UUID]) -> list[InspectionT
 
 
 def close_for_visits(session: Session, rows: list[Any]) -> None:
-    """The feed reaction: a new visit closes its site's open tasks issued before it happened."""
+    """The reaction: a new visit closes its site's open tasks issued before it happened."""
     visits = [r for r in rows if isinstance(r, SiteVisit) and r.deleted_at is None]
     if not visits:
         return
@@ -188,7 +188,7 @@ def close_for_visits(session: Session, rows: list[Any]) -> None:
 
 
 def close_for_incidents(session: Session, rows: list[Any]) -> None:
-    """The feed reaction: an incident about a site closes its open tasks issued before it.
+    """The reaction: an incident about a site closes its open tasks issued before it.
 
     Follow-ups republish the incident; a task issued after the incident occurred stays open.
     """
@@ -218,11 +218,10 @@ def tasks_for(session: Session, principal: Principal, status: str | None) -> lis
 
 
 def install() -> None:
-    """Register with the feed (idempotent): how a task is published, and the closing reaction."""
-    feed.PRESENTERS[InspectionTask] = _feed_record
-    for react in (close_for_visits, close_for_incidents):
-        if react not in feed.AFTER_PUBLISH:
-            feed.AFTER_PUBLISH.append(react)
+    """Register with the unit of work (idempotent): how a task syncs, and the closing reactions."""
+    changes.register(InspectionTask, Syncable(ENTITY, _feed_records))
+    changes.react(close_for_visits)
+    changes.react(close_for_incidents)
 
 
 install()

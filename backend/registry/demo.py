@@ -17,7 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from backend import changes
 from backend.audit.service import record as audit
+from backend.registry import syncable  # noqa: F401  (registers registry records with changes)
 from backend.registry.models import (
     Jurisdiction,
     JurisdictionLevel,
@@ -33,7 +35,6 @@ from backend.registry.models import (
 )
 from backend.settings import Settings
 from backend.spatial import as_multipolygon, to_db
-from backend.sync.feed import publish
 from geodata.area import geodesic_area_ha
 from geodata.boundaries import demo_country
 
@@ -315,7 +316,7 @@ def seed_demo(*, session: Session, settings: Settings) -> dict[str, int] | None:
     # Devices see the demo country too: every seeded record goes to the change feed.
     for model in (Jurisdiction, Organisation, Miner, Licence, Site):
         for row in session.scalars(select(model).order_by(col(model.id))):
-            publish(session, row)
+            changes.changed(session, row)
     audit(
         session=session,
         principal=None,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from backend.errors import AppError, FieldError, OverlapRefused, field_error, from_geo_error
-from backend.registry import queries
+from backend.registry import lookups, queries
 from backend.registry.models import Jurisdiction, JurisdictionLevel
 from backend.settings import Settings
 from backend.spatial import from_db
@@ -25,12 +25,9 @@ from geodata.errors import GeoError
 DISTRICT_POINTER = "/properties/district"
 
 
-JURISDICTIONS = "registry.jurisdictions"
-
-
 def jurisdiction(session: Session, code: str) -> Jurisdiction | None:
     """A jurisdiction by code, looked up once per session (a request, or a sync batch)."""
-    known: dict[str, Jurisdiction | None] = session.info.setdefault(JURISDICTIONS, {})
+    known = lookups.of(session).jurisdictions
     if code not in known:
         known[code] = queries.jurisdiction_by_code(session, code)
     return known[code]

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from backend import changes
 from backend.audit.service import record as audit
 from backend.audit.service import record_many, snapshot
 from backend.auth.permissions import Action, require
@@ -27,7 +28,12 @@ from backend.errors import (
 )
 from backend.models_base import Record
 from backend.records import apply_changes, check_version, update_versioned
-from backend.registry import placement, queries
+from backend.registry import (
+    lookups,
+    placement,
+    queries,
+    syncable,  # noqa: F401  (registers registry records with changes)
+)
 from backend.registry.models import (
     Jurisdiction,
     Licence,
@@ -58,7 +64,6 @@ from backend.registry.schemas import (
 )
 from backend.settings import Settings
 from backend.spatial import as_multipolygon, from_db, to_db
-from backend.sync import feed
 from backend.usecase import use_case
 from geodata import measure
 from geodata.area import geodesic_area_ha
@@ -75,11 +80,8 @@ def _commit(session: Session, what: str) -> None:
         raise Duplicate(f"{what} conflicts with an existing record: {err.orig}") from err
 
 
-NEW_IDS = "registry.new_ids"
-
-
 def _ensure_new_id(session: Session, model: Any, record_id: uuid.UUID | None, pointer: str) -> None:
-    if record_id is None or record_id in session.info.get(NEW_IDS, ()):
+    if record_id is None or record_id in lookups.of(session).new_ids:
         return  # a batch checked these ids in one query
     if session.get(model, record_id) is not None:
         raise Duplicate(
@@ -116,7 +118,7 @@ def _audit_update(
         after=snapshot(row),
         reason=reason,
     )
-    feed.publish(session, row)
+    changes.changed(session, row)
 
 
 def _audit_create(
@@ -133,7 +135,7 @@ def _audit_create(
         after=snapshot(row),
         reason=reason,
     )
-    feed.publish(session, row)
+    changes.changed(session, row)
 
 
 def _insert(
@@ -671,13 +673,10 @@ def prepare_visit(
 
 def _site_in_scope(session: Session, principal: Principal, site_id: uuid.UUID) -> Site | None:
     """A site the principal may see; a batch may have looked its sites up in one query."""
-    known: dict[uuid.UUID, Site] = session.info.get(SITES_IN_SCOPE, {})
+    known = lookups.of(session).sites
     if site_id in known:
         return known[site_id]
     return queries.one(session, queries.sites(principal, queries.Filters()), Site, site_id)
-
-
-SITES_IN_SCOPE = "registry.sites_in_scope"
 
 
 def preload_sites(session: Session, principal: Principal, site_ids: set[uuid.UUID]) -> None:
@@ -687,7 +686,7 @@ def preload_sites(session: Session, principal: Principal, site_ids: set[uuid.UUI
     found = session.scalars(
         queries.sites(principal, queries.Filters()).where(col(Site.id).in_(site_ids))
     )
-    session.info.setdefault(SITES_IN_SCOPE, {}).update({s.id: s for s in found})
+    lookups.of(session).sites.update({s.id: s for s in found})
 
 
 @use_case
@@ -707,7 +706,7 @@ def insert_many(*, session: Session, principal: Principal, entity: str, rows: li
         entity_type=entity,
         entries=[(row.id, None, snapshot(row)) for row in rows],
     )
-    feed.publish_new(session, rows)
+    changes.created(session, rows)
     _commit(session, f"the new {entity} records")
 
 

@@ -32,7 +32,7 @@ from backend.incidents.models import Incident
 from backend.incidents.schemas import FollowUpIn, IncidentCreate
 from backend.insight import tasks as insight_tasks
 from backend.insight.models import InspectionTask
-from backend.registry import service
+from backend.registry import lookups, service
 from backend.registry.models import Jurisdiction, Licence, Miner, Organisation, Site, SiteVisit
 from backend.registry.photos import MINER_PHOTOS
 from backend.registry.schemas import (
@@ -180,7 +180,7 @@ class Entity:
         """Creates checked one by one with the REST API's own checks, then written together."""
         ids = [record_id for record_id, _ in items]
         taken = self.existing_ids(ctx, ids)
-        ctx.session.info[service.NEW_IDS] = {i for i in ids if i not in taken}
+        lookups.expect_new(ctx.session, {i for i in ids if i not in taken})
         outcomes: list[int | OpRejected] = []
         rows = []
         for record_id, fields in items:

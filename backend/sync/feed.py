@@ -1,157 +1,88 @@
-"""The hook every registry write calls: publish the record's new state to the change feed.
+"""The publisher: at each commit, the unit of work's changed records go to the change feed.
 
-REST and sync writes both go through the registry's use cases, so both reach devices.
+Features say how their rows look (`backend.changes.register`); this module reads that registry
+and writes the feed rows (offline_sync.server.feed), so REST and sync writes both reach devices
+and the domain never imports sync.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from backend import changes
 from backend.api.jsonio import jsonable
-from backend.auth.models import Role
-from backend.auth.principal import Principal
-from backend.clock import utcnow
-from backend.custody.models import CustodyEvent, Lot
-from backend.custody.views import events_public, lot_public
-from backend.incidents.models import Incident
-from backend.incidents.queries import follow_ups
-from backend.incidents.views import incident_public
-from backend.registry import queries
-from backend.registry.models import (
-    Jurisdiction,
-    Licence,
-    LicenceKind,
-    Miner,
-    Organisation,
-    Site,
-    SiteVisit,
-)
-from backend.registry.views import (
-    jurisdiction_feature,
-    licence_feature,
-    miner_public,
-    organisation_public,
-    site_feature,
-    visit_feature,
-)
-from backend.sync.scope import NATIONAL, TRADE, district, organisation
+from backend.changes import Change
+from backend.registry.syncable import FULL_VIEW, flat
 from offline_sync.protocol import ChangeKind
 from offline_sync.server import feed
 
-# The feed stores records whole, as an administrator sees them; `present` redacts on pull.
-FULL_VIEW = Principal(user_id=uuid.UUID(int=0), username="feed", role=Role.admin)
-
-# Features above the registry register here at import, never from a request: how their rows
-# look in the feed, and reactions run after each publish in the writer's transaction (insight
-# closes inspection tasks when a visit arrives: backend/insight/tasks.py).
-Presenter = Callable[[Session, Any], tuple[str, str, dict[str, Any]]]
-PRESENTERS: dict[type, Presenter] = {}
-AFTER_PUBLISH: list[Callable[[Session, list[Any]], None]] = []
-
-
-def flat(feature: dict[str, Any]) -> dict[str, Any]:
-    """A Feature as one flat record: id, properties, geometry."""
-    return {"id": feature["id"], **feature["properties"], "geometry": feature["geometry"]}
+__all__ = ["FULL_VIEW", "flat", "publish_changes", "record_data"]
 
 
 def record_data(session: Session, row: Any) -> tuple[str, str, dict[str, Any]]:
-    """(entity, scope, data) of a registry row as devices receive it."""
-    full = FULL_VIEW
-    presenter = PRESENTERS.get(type(row))
-    if presenter is not None:
-        return presenter(session, row)
-    if isinstance(row, Miner):
-        numbers = queries.licence_numbers_by_miner(session, [row.id])[row.id]
-        return "miner", district(row.district_code), miner_public(row, numbers, full)
-    if isinstance(row, Site):
-        return "site", district(row.district_code), flat(site_feature(row))
-    if isinstance(row, SiteVisit):
-        return "site_visit", district(row.district_code), flat(visit_feature(row, full))
-    if isinstance(row, Licence):
-        names = queries.holder_names(session, [row])
-        holder = row.holder_miner_id or row.holder_organisation_id
-        data = flat(
-            licence_feature(row, names.get(holder) if holder else None, full, utcnow().date())
-        )
-        # A feed row is written once and read for months: a status computed today would be
-        # stale tomorrow. Devices get what it depends on (status, valid_from, valid_to) and
-        # derive it on their own date (offline_sync.client.derived.licence_status).
-        data.pop("effective_status", None)
-        scope = (
-            district(row.district_code)
-            if row.kind == LicenceKind.artisanal_mining and row.district_code
-            else NATIONAL
-        )
-        return "licence", scope, data
-    if isinstance(row, Jurisdiction):
-        return "jurisdiction", NATIONAL, flat(jurisdiction_feature(row))
-    if isinstance(row, Organisation):
-        return "organisation", NATIONAL, organisation_public(row)
-    if isinstance(row, Lot):
-        scope = (
-            organisation(row.holder_organisation_id)
-            if row.holder_organisation_id
-            else f"miner:{row.holder_miner_id}"
-        )
-        return "lot", scope, lot_public(row)
-    if isinstance(row, CustodyEvent):
-        scope = (
-            organisation(row.organisation_id)
-            if row.organisation_id
-            else district(row.district_code or "")
-        )
-        return "custody_event", scope, events_public(session, [row])[0]
-    if isinstance(row, Incident):
-        steps = follow_ups(session, [row.id]).get(row.id, [])
-        return "incident", district(row.district_code), incident_public(row, steps)
-    raise TypeError(f"{type(row).__name__} is not syncable")
+    """(entity, scope, data) of a syncable row as devices receive it."""
+    found = changes.syncable(row)
+    scope, data = found.present(session, [row])[0]
+    return found.entity, scope, data
 
 
-def publish_new(session: Session, rows: list[Any]) -> None:
-    """Publish records just created, together (miners' licence numbers in one query)."""
-    miner_ids = [r.id for r in rows if isinstance(r, Miner)]
-    numbers = queries.licence_numbers_by_miner(session, miner_ids) if miner_ids else {}
-    records = []
-    for row in rows:
-        if isinstance(row, Miner):
-            entity, scope, data = (
-                "miner",
-                district(row.district_code),
-                miner_public(row, numbers[row.id], FULL_VIEW),
+def _with_also(session: Session, batch: list[Change]) -> list[Change]:
+    """The batch plus the rows whose published form a change alters (each row once)."""
+    keys = {(type(c.row), c.row.id) for c in batch}
+    out: list[Change] = []
+    for c in batch:
+        out.append(c)
+        also = changes.syncable(c.row).also
+        for other in also(session, c.row) if also is not None else []:
+            if (type(other), other.id) not in keys:
+                keys.add((type(other), other.id))
+                out.append(Change(other, new=False))
+    return out
+
+
+def _present(session: Session, rows: list[Any]) -> list[changes.Presented]:
+    """Each row's (scope, data), one `present` call per type."""
+    by_type: dict[type, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_type.setdefault(type(row), []).append(i)
+    out: list[changes.Presented | None] = [None] * len(rows)
+    for model, positions in by_type.items():
+        presented = changes.SYNCABLES[model].present(session, [rows[i] for i in positions])
+        for i, p in zip(positions, presented, strict=True):
+            out[i] = p
+    return [p for p in out if p is not None]
+
+
+def publish_changes(session: Session, batch: list[Change]) -> None:
+    """Publish a commit's changes as sets: new records in one insert, the others moved together
+    (`offline_sync.server.feed.publish_many`: one read, one executemany, one insert)."""
+    batch = _with_also(session, batch)
+    presented = _present(session, [c.row for c in batch])
+    new: list[tuple[str, uuid.UUID, tuple[str, ...], int, dict[str, Any] | None]] = []
+    moved: list[feed.Publication] = []
+    for c, (scope, data) in zip(batch, presented, strict=True):
+        found = changes.syncable(c.row)
+        scopes = (scope, *found.mirrors)
+        if c.new:
+            new.append((found.entity, c.row.id, scopes, c.row.version, jsonable(data)))
+            continue
+        deleted = getattr(c.row, "deleted_at", None) is not None
+        moved.append(
+            feed.Publication(
+                entity=found.entity,
+                record_id=c.row.id,
+                scopes=scopes,
+                kind=ChangeKind.delete if deleted else ChangeKind.upsert,
+                version=c.row.version,
+                data=None if deleted else jsonable(data),
             )
-        else:
-            entity, scope, data = record_data(session, row)
-        records.append((entity, row.id, (scope, *mirrors(row)), row.version, jsonable(data)))
-    feed.publish_new(session, records)
-    for react in AFTER_PUBLISH:
-        react(session, rows)
+        )
+    feed.publish_many(session, moved)
+    if new:
+        feed.publish_new(session, new)
 
 
-def mirrors(row: Any) -> tuple[str, ...]:
-    """The scopes that repeat a record beside its own: miners and sites for the trade."""
-    return (TRADE,) if isinstance(row, Miner | Site) else ()
-
-
-def publish(session: Session, row: Any) -> None:
-    entity, scope, data = record_data(session, row)
-    deleted = getattr(row, "deleted_at", None) is not None
-    feed.publish(
-        session,
-        entity=entity,
-        record_id=row.id,
-        scope=scope,
-        also=mirrors(row),
-        kind=ChangeKind.delete if deleted else ChangeKind.upsert,
-        version=row.version,
-        data=None if deleted else jsonable(data),
-    )
-    if isinstance(row, Licence) and row.holder_miner_id is not None:
-        holder = session.get(Miner, row.holder_miner_id)
-        if holder is not None:
-            publish(session, holder)  # the miner's licence numbers changed
-    for react in AFTER_PUBLISH:
-        react(session, [row])
+changes.subscribe(publish_changes)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from starlette.responses import Response, StreamingResponse
 
+from backend import changes
 from backend.api.inputs import parse_model
 from backend.api.jsonio import JSON, dumps, problem_response
 from backend.api.listing import (
@@ -121,7 +122,8 @@ def batch_session(ctx: Context) -> Iterator[Session]:
     """One transaction for a whole batch, in which the use cases' own commits are savepoints.
 
     The sync engine applies each op in a savepoint so that a refused op leaves nothing while
-    the rest of the batch stands; the caller's transaction commits once, at the end.
+    the rest of the batch stands; the caller's transaction commits once, at the end. What the
+    ops changed reaches the feed together at that end (`changes.batch`), not op by op.
     """
     ctx.session.close()
     engine: Engine = ctx.request.app.state.engine
@@ -134,7 +136,8 @@ def batch_session(ctx: Context) -> Iterator[Session]:
             autoflush=False,
         )
         try:
-            yield session
+            with changes.batch(session):
+                yield session
             session.commit()
             outer.commit()
         except BaseException:

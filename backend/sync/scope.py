@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from backend.auth.models import Role
 from backend.auth.principal import Principal
+from backend.changes import NATIONAL, TRADE, district, organisation
 from backend.errors import Forbidden
 
-NATIONAL = "national"
-# Every miner and site again, for buyers and exporters: they name both in a purchase logged
-# offline (miners reach them redacted to name and licence numbers).
-TRADE = "trade"
-
-
-def district(code: str) -> str:
-    return f"district:{code}"
-
-
-def organisation(org_id: object) -> str:
-    return f"org:{org_id}"
+__all__ = ["NATIONAL", "TRADE", "district", "organisation", "scopes_for"]
 
 
 def scopes_for(principal: Principal) -> list[str] | None:
