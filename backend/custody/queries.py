@@ -335,7 +335,8 @@ def stock_of(session: Session, organisation_id: uuid.UUID) -> Decimal:
     return ZERO if value is None else Decimal(value)
 
 
-_FACT_COLUMNS = (
+# The columns a licence check reads, in `LicenceFacts`' order (evidence reads the same).
+LICENCE_FACT_COLUMNS = (
     col(Licence.id),
     col(Licence.number),
     col(Licence.kind),
@@ -358,7 +359,7 @@ def _facts(session: Session, holder: Any) -> list[LicenceFacts]:
             valid_to=r.valid_to,
             fit_and_proper=r.fit_and_proper,
         )
-        for r in session.execute(select(*_FACT_COLUMNS).where(holder))
+        for r in session.execute(select(*LICENCE_FACT_COLUMNS).where(holder))
     ]
 
 
@@ -374,7 +375,7 @@ def _fact_of(row: Any, offset: int) -> LicenceFacts | None:
     """The licence facts at `row[offset:]` of an outer-joined row, or None where none joined."""
     if row[offset] is None:
         return None
-    return LicenceFacts(*row[offset : offset + len(_FACT_COLUMNS)])
+    return LicenceFacts(*row[offset : offset + len(LICENCE_FACT_COLUMNS)])
 
 
 def organisation_with_licences(
@@ -382,7 +383,7 @@ def organisation_with_licences(
 ) -> tuple[Organisation, list[LicenceFacts]] | None:
     """An organisation and its licences' facts in one statement; None if there is none."""
     rows = session.execute(
-        select(Organisation, *_FACT_COLUMNS)
+        select(Organisation, *LICENCE_FACT_COLUMNS)
         .select_from(Organisation)
         .outerjoin(Licence, col(Licence.holder_organisation_id) == col(Organisation.id))
         .where(col(Organisation.id) == organisation_id)
@@ -398,7 +399,7 @@ def site_miner_licences(
     """A site, a miner and the miner's licences' facts in one statement; None if either is
     missing (the caller then asks for each alone to say which)."""
     rows = session.execute(
-        select(Site, Miner, *_FACT_COLUMNS)
+        select(Site, Miner, *LICENCE_FACT_COLUMNS)
         .select_from(Site)
         .join(Miner, true())
         .outerjoin(Licence, col(Licence.holder_miner_id) == col(Miner.id))

@@ -24,6 +24,7 @@ from backend.controls.licences import LicenceFacts
 from backend.custody.gcpause import gc_paused
 from backend.custody.lineage import Lineage, lineage
 from backend.custody.models import CustodyEvent, EventKind, EventOutput, LotOrigin
+from backend.custody.queries import LICENCE_FACT_COLUMNS
 from backend.custody.tracetable import trace_table
 from backend.evidence.models import CapacityRate, FootprintProfile
 from backend.incidents.models import Incident
@@ -164,20 +165,14 @@ def _prepared(shape: BaseGeometry | None) -> BaseGeometry | None:
 # Licence columns read as plain rows: 10,000 and more licences at 10,000 purchases, where
 # loading ORM entities took a tenth of a second.
 _LICENCE_COLUMNS = (
-    col(Licence.id),
-    col(Licence.number),
-    col(Licence.kind),
-    col(Licence.status),
-    col(Licence.valid_from),
-    col(Licence.valid_to),
-    col(Licence.fit_and_proper),
+    *LICENCE_FACT_COLUMNS,
     col(Licence.holder_miner_id),
     col(Licence.holder_organisation_id),
 )
 
 
 def _licence_facts(row: Any) -> LicenceFacts:
-    return LicenceFacts(*row[:7])
+    return LicenceFacts(*row[: len(LICENCE_FACT_COLUMNS)])
 
 
 def load(

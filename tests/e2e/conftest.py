@@ -69,23 +69,18 @@ def _wait_until_up(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> N
     raise RuntimeError(f"server did not answer /healthz within {START_TIMEOUT_S} s")
 
 
+def serve_command(port: int) -> list[str]:
+    """The operator's command line for a server on a loopback port."""
+    loopback = ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    return [sys.executable, "-m", "backend", "serve", *loopback]
+
+
 @contextmanager
 def start_server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     """`python -m backend serve` as a subprocess, exactly as an operator runs it."""
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "backend",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
+            serve_command(port),
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,

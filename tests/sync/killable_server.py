@@ -7,13 +7,12 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import START_TIMEOUT_S, free_port
+from tests.e2e.conftest import START_TIMEOUT_S, free_port, serve_command
 
 
 class KillableServer:
@@ -45,18 +44,7 @@ class KillableServer:
         self._log = self.logs / f"server-{self.starts}.log"
         with self._log.open("wb") as sink:
             self._proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "backend",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                ],
+                serve_command(self.port),
                 env=self.env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -85,7 +73,7 @@ class KillableServer:
             # Workers are in the group too; wait until the port is free before a restart.
             self._wait_until_down()
         assert self._log is not None
-        self.tracebacks.extend(_errors(self._log.read_text(errors="replace")))
+        self.tracebacks.extend(server_errors(self._log.read_text(errors="replace")))
 
     def _wait_until_up(self) -> None:
         assert self._proc is not None and self._log is not None
@@ -111,7 +99,7 @@ class KillableServer:
         raise RuntimeError("a killed server still answers")
 
 
-def _errors(log: str) -> list[str]:
+def server_errors(log: str) -> list[str]:
     """'what failed: the exception' for each traceback in a server log."""
     out: list[str] = []
     lines = log.splitlines()

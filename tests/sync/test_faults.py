@@ -46,6 +46,7 @@ from tests.sync.faults import (
     replica_of,
     server_view,
 )
+from tests.sync.killable_server import server_errors
 
 KONO = "SL-E-KO"
 SEEDS = (3, 17, 2024)
@@ -87,20 +88,7 @@ class OwnServer:
                 running.close()
             except AssertionError:
                 log = self.logs / f"server-{self.starts - 1}.log"
-                self.tracebacks.extend(_errors(log.read_text()))
-
-
-def _errors(log: str) -> list[str]:
-    """'what failed: the exception' for each traceback in a server log."""
-    out: list[str] = []
-    lines = log.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("Traceback"):
-            end = next((j for j in range(i + 1, len(lines)) if not lines[j][:1].isspace()), i)
-            what = lines[i - 1] if i and not lines[i - 1].startswith(" ") else "?"
-            if not what.startswith(("During handling", "The above exception")):
-                out.append(f"{what}: {lines[end]}")
-    return out
+                self.tracebacks.extend(server_errors(log.read_text()))
 
 
 @dataclass
