@@ -175,7 +175,8 @@ def test_map_draws_the_features_the_api_holds_and_the_filters_change_them(
             c, f"{API}/licences?kind=artisanal_mining&district={HOME_DISTRICT}&status=active"
         )
     assert sites and licences and kono_sites and len(kono_sites) < len(sites)
-    assert _count(page, "path.district") == len(districts)
+    # A district without a boundary (the API accepts one) has nothing to draw.
+    assert _count(page, "path.district") == len([d for d in districts if d["geometry"]])
     assert _count(page, "path.site") == len(sites)
     assert _count(page, "path.licence-area") == len([f for f in licences if f["geometry"]])
     assert _count(page, "#sites-table tbody tr") == len(sites)
