@@ -24,8 +24,12 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from backend.audit.models import AuditEntry
+from backend.auth.models import Role
+from backend.auth.schemas import UserCreate
+from backend.auth.users import create_user
 from offline_sync.client import DeviceClient, RetryPolicy
 from offline_sync.server.tables import SyncOp
+from tests.e2e.conftest import PASSWORD
 
 SYNC_PATHS = ("/sync/v1/push", "/sync/v1/pull")
 
@@ -323,3 +327,17 @@ def audit_actions(
             for entity_id, action in rows:
                 out[str(entity_id)][str(action)] += 1
     return out
+
+
+def field_officers(engine: Engine, names: list[str], district: str) -> list[str]:
+    """Field officers of one district (the usernames given), created directly in the store."""
+    with Session(engine) as session:
+        for name in names:
+            create_user(
+                session=session,
+                principal=None,
+                props=UserCreate(
+                    username=name, password=PASSWORD, role=Role.field_officer, districts=[district]
+                ),
+            )
+    return names

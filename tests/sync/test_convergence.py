@@ -32,9 +32,6 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from backend.audit.models import AuditEntry
-from backend.auth.models import Role
-from backend.auth.schemas import UserCreate
-from backend.auth.users import create_user
 from backend.settings import Settings
 from offline_sync.client import DeviceClient, RetryPolicy, TransportFailed
 from offline_sync.protocol import (
@@ -51,6 +48,7 @@ from tests.e2e.helpers import district_boundary, point, square, unique
 from tests.sync.faults import (
     CuttingProxy,
     FaultyTransport,
+    field_officers,
     ledger,
     replica_differences,
     replica_of,
@@ -466,17 +464,7 @@ def heal(lab: Lab) -> None:
 
 @pytest.fixture
 def officers(api: Api) -> list[str]:
-    names = [unique(f"conv-{i}").lower() for i in range(3)]
-    with Session(api.engine) as session:
-        for name in names:
-            create_user(
-                session=session,
-                principal=None,
-                props=UserCreate(
-                    username=name, password=PASSWORD, role=Role.field_officer, districts=[KONO]
-                ),
-            )
-    return names
+    return field_officers(api.engine, [unique(f"conv-{i}").lower() for i in range(3)], KONO)
 
 
 @pytest.fixture

@@ -28,9 +28,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from backend.auth.models import Role
-from backend.auth.schemas import UserCreate
-from backend.auth.users import create_user
 from backend.settings import Settings
 from offline_sync.client import DeviceClient, RetryPolicy, TransportFailed
 from offline_sync.protocol import OpKind, OpStatus
@@ -41,6 +38,7 @@ from tests.sync.faults import (
     CuttingProxy,
     FaultyTransport,
     audit_actions,
+    field_officers,
     ledger,
     replica_differences,
     replica_of,
@@ -125,17 +123,7 @@ def own_server(settings: Settings, tmp_path: Path) -> Iterator[OwnServer]:
 @pytest.fixture
 def kono_officers(api: Api) -> list[str]:
     """Two field officers who share Kono: their scopes overlap entirely."""
-    names = [unique("kono-a").lower(), unique("kono-b").lower()]
-    with Session(api.engine) as session:
-        for name in names:
-            create_user(
-                session=session,
-                principal=None,
-                props=UserCreate(
-                    username=name, password=PASSWORD, role=Role.field_officer, districts=[KONO]
-                ),
-            )
-    return names
+    return field_officers(api.engine, [unique("kono-a").lower(), unique("kono-b").lower()], KONO)
 
 
 def kono_spot(rng: random.Random) -> tuple[float, float]:
