@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
+from backend import factories  # noqa: F401  (default factories inspected once)
 from backend.clock import utcnow
 from backend.ids import uuid7
 from backend.types import UTCDateTime

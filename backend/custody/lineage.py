@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import FromClause
 from sqlmodel import col
 
-from backend.custody.gcpause import gc_paused
 from backend.custody.models import CustodyEvent, EventInput, EventKind, EventOutput, Lot
 from backend.custody.tracetable import trace_table
+from backend.gcpause import gc_paused
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from sqlalchemy.sql import FromClause
 from sqlmodel import col
 
 from backend.controls.licences import LicenceFacts
-from backend.custody.gcpause import gc_paused
 from backend.custody.lineage import Lineage, lineage
 from backend.custody.models import CustodyEvent, EventKind, EventOutput, LotOrigin
 from backend.custody.queries import LICENCE_FACT_COLUMNS
 from backend.custody.tracetable import trace_table
 from backend.evidence.models import CapacityRate, FootprintProfile
+from backend.gcpause import gc_paused
 from backend.incidents.models import Incident
 from backend.registry.models import (
     Jurisdiction,

@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 from backend.audit.service import record as audit
 from backend.auth.principal import Principal
 from backend.clock import utcnow
-from backend.custody.gcpause import gc_paused
 from backend.custody.rules import canonical_json
 from backend.custody.tracetable import trace_table
 from backend.errors import NotFound
 from backend.evidence import access, facts, reports
 from backend.evidence.checks import run_all, worst
 from backend.evidence.models import EvidenceReport
+from backend.gcpause import gc_paused
 from backend.settings import Settings
 from backend.usecase import use_case
 

@@ -39,6 +39,7 @@ from backend.auth.principal import Principal
 from backend.auth.tokens import TOKEN_PREFIX, digest, principal_of, revoke_device_credentials
 from backend.clock import utcnow
 from backend.errors import AppError, FieldError, Forbidden, NotFound, ValidationFailed
+from backend.gcpause import gc_paused
 from backend.ids import uuid7
 from backend.settings import Settings
 from backend.sync import quarantine
@@ -322,7 +323,9 @@ def push(ctx: Context) -> Response:
     request = parse_model(PushRequest, ctx.body)
     if device.revoked_at is not None:
         raise _quarantined(ctx, request)
-    with batch_session(ctx) as session:
+    # A push of thousands of ops makes ORM rows, audit snapshots and answers, none of them
+    # cyclic garbage: the cycle detector walking that growing heap cost 15 % of a push.
+    with batch_session(ctx) as session, gc_paused():
         # One push per device at a time: a resend racing its unanswered original waits for
         # it, then finds its ops in the ledger and answers `duplicate` with their outcome.
         device = _device(session, ctx.user, lock=True)

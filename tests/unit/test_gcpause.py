@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from backend.custody.gcpause import gc_paused
+from backend.gcpause import gc_paused
 
 
 def test_collector_is_off_inside_and_back_on_only_after_the_outermost_block() -> None:
