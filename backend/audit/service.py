@@ -51,29 +51,34 @@ def record_many(
     action: str,
     entity_type: str,
     entries: list[tuple[object, dict[str, Any] | None, dict[str, Any] | None]],
+    authors: list[Principal] | None = None,
 ) -> None:
-    """Audit entries for a batch, as one multi-row insert: (entity id, before, after) each."""
+    """Audit entries for a batch, as one multi-row insert: (entity id, before, after) each.
+
+    `authors`, when given, names each entry's own principal (a sync push's ops each carry the
+    time their device made them); else `principal` made them all."""
     if not entries:
         return
     now = utcnow()
+    who: list[Principal | None] = list(authors) if authors else [principal] * len(entries)
     session.execute(
         insert(AuditEntry),
         [
             {
                 "id": uuid7(),
                 "at": now,
-                "user_id": principal.user_id if principal else None,
-                "username": principal.username if principal else None,
-                "device_id": principal.device_id if principal else None,
+                "user_id": p.user_id if p else None,
+                "username": p.username if p else None,
+                "device_id": p.device_id if p else None,
                 "action": action,
                 "entity_type": entity_type,
                 "entity_id": str(entity_id),
                 "before": None if before is None else jsonable(before),
                 "after": None if after is None else jsonable(after),
                 "reason": None,
-                "device_time": principal.op_time if principal else None,
+                "device_time": p.op_time if p else None,
             }
-            for entity_id, before, after in entries
+            for p, (entity_id, before, after) in zip(who, entries, strict=True)
         ],
     )
 

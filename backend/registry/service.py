@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -19,6 +21,7 @@ from backend.auth.permissions import Action, require
 from backend.auth.principal import Principal
 from backend.clock import utcnow
 from backend.errors import (
+    AppError,
     Duplicate,
     FieldError,
     Forbidden,
@@ -308,17 +311,108 @@ def update_miner(
         raise NotFound(f"no miner {miner_id} in your scope")
     before = snapshot(row)
     _claim(session, row, props.version)
+    _set_miner_changes(session, principal, row, props)
+    _audit_update(session, principal, "miner", row, before)
+    _commit(session, "the miner")
+    return row
+
+
+def _set_miner_changes(
+    session: Session, principal: Principal, row: Miner, props: MinerUpdate
+) -> None:
+    """Check a miner's partial update, then set it on the row (nothing is set if refused)."""
     changes = props.model_dump(exclude_unset=True, exclude={"version"})
     if "district" in changes:
         if changes["district"] is None:
             raise field_error("/district", "a miner always has a district")
         placement.district_or_422(session, changes["district"], "/district")
         _in_scope_district(principal, changes["district"], "/district")
-        row.district_code = changes.pop("district")
+        changes["district_code"] = changes.pop("district")
     apply_changes(row, changes)
-    _audit_update(session, principal, "miner", row, before)
-    _commit(session, "the miner")
-    return row
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One partial update of a batch: the record, its checked request, who made it."""
+
+    record_id: uuid.UUID
+    props: Any  # the entity's update request, with the `version` it was made from
+    author: Principal
+
+
+def update_miners(*, session: Session, principal: Principal, edits: list[Edit]) -> list[Any]:
+    """Many miner updates with the checks of `update_miner`, written together."""
+    require(principal, "miner", Action.write)
+    return update_many(
+        session=session,
+        principal=principal,
+        entity="miner",
+        scoped=queries.miners(principal, queries.Filters()),
+        edits=edits,
+        apply=lambda row, props: _set_miner_changes(session, principal, row, props),
+    )
+
+
+@use_case
+def update_many(
+    *,
+    session: Session,
+    principal: Principal,
+    entity: str,
+    scoped: Select[Any],
+    edits: list[Edit],
+    apply: Callable[[Any, Any], None],
+) -> list[Any]:
+    """Partial updates of many records of one kind, each judged alone, written together.
+
+    One scoped read locks the rows (`FOR UPDATE`; SQLite's writers are serialised already),
+    so the version compare made here holds until commit, as `update_versioned`'s does. Each
+    edit gets its row back, or the `AppError` refusing it (a refused edit sets nothing). Then
+    one flush writes the rows (SQLAlchemy groups the UPDATEs), one insert the audit entries.
+    """
+    model = scoped.column_descriptions[0]["entity"]
+    ids = [edit.record_id for edit in edits]
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            scoped.where(col(model.id).in_(ids))
+            .with_for_update(of=model)
+            .execution_options(populate_existing=True)
+        )
+    }
+    now = utcnow()
+    outcomes: list[Any] = []
+    written: list[tuple[Principal, Any, dict[str, Any]]] = []
+    for edit in edits:
+        row = rows.get(edit.record_id)
+        if row is None:
+            outcomes.append(NotFound(f"no {entity} {edit.record_id} in your scope"))
+            continue
+        before = snapshot(row)
+        try:
+            check_version(row, edit.props.version)
+            apply(row, edit.props)
+        except AppError as err:
+            session.expire(row)  # a check that refused after setting something: undo it
+            outcomes.append(err)
+            continue
+        row.version += 1
+        row.updated_at = now
+        written.append((edit.author, row, before))
+        outcomes.append(row)
+    if written:
+        session.flush()
+        record_many(
+            session=session,
+            principal=principal,
+            action="update",
+            entity_type=entity,
+            entries=[(row.id, before, snapshot(row)) for _, row, before in written],
+            authors=[author for author, _, _ in written],
+        )
+        changes.changed(session, *(row for _, row, _ in written))
+    _commit(session, f"the {entity} records")
+    return outcomes
 
 
 # --- licences ------------------------------------------------------------------------------------

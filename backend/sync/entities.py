@@ -55,6 +55,7 @@ from offline_sync.server.entities import (
     OpRejected,
     Registry,
     StaleBase,
+    UpdateItem,
 )
 
 # Column names in the audit trail that devices know under another name.
@@ -162,6 +163,47 @@ class Entity:
 
     def present(self, data: dict[str, Any], actor: Any) -> dict[str, Any]:
         return data
+
+    def versions(self, ctx: ApplyContext, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """`version_of` for many records in one query."""
+        rows = ctx.session.execute(
+            select(col(self.model.id), col(self.model.version)).where(
+                col(self.model.id).in_(record_ids)
+            )
+        )
+        return {record_id: int(version) for record_id, version in rows}
+
+    def run_many(
+        self,
+        items: list[UpdateItem],
+        props_model: Any,
+        case: Callable[[list[service.Edit]], list[Any]],
+    ) -> list[int | OpRejected | StaleBase]:
+        """A set of updates through a registry use case that takes many: each item's request
+        parsed as the one-by-one path parses it, each refusal in the REST form, a race as
+        `StaleBase` (the engine then takes that op alone). A refusal of the whole set raises."""
+        outcomes: list[int | OpRejected | StaleBase] = []
+        edits: list[service.Edit] = []
+        for item in items:
+            try:
+                props = self.parse(props_model, {**item.fields, "version": item.version})
+            except OpRejected as err:
+                outcomes.append(err)
+                continue
+            edits.append(service.Edit(item.record_id, props, item.actor))
+            outcomes.append(StaleBase())  # replaced by the use case's answer below
+        answers = iter(case(edits)) if edits else iter(())
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, OpRejected):
+                continue
+            answer = next(answers)
+            if isinstance(answer, RACES):
+                outcomes[i] = StaleBase(answer.detail)
+            elif isinstance(answer, AppError):
+                outcomes[i] = rejected(answer)
+            else:
+                outcomes[i] = int(answer.version)
+        return outcomes
 
     def existing_ids(self, ctx: ApplyContext, record_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         return set(
@@ -279,6 +321,17 @@ class MinerEntity(Entity):
             lambda: service.update_miner(
                 session=ctx.session, principal=ctx.actor, miner_id=record_id, props=props
             )
+        )
+
+    def update_many(
+        self, ctx: ApplyContext, items: list[UpdateItem]
+    ) -> list[int | OpRejected | StaleBase]:
+        return self.run_many(
+            items,
+            MinerUpdate,
+            lambda edits: service.update_miners(
+                session=ctx.session, principal=ctx.actor, edits=edits
+            ),
         )
 
     def present(self, data: dict[str, Any], actor: Any) -> dict[str, Any]:

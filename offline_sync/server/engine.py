@@ -37,6 +37,7 @@ from offline_sync.server.entities import (
     OpRejected,
     Registry,
     StaleBase,
+    UpdateItem,
 )
 from offline_sync.server.sqltypes import utcnow
 from offline_sync.server.tables import SyncConflict, SyncDevice, SyncOp
@@ -168,9 +169,20 @@ class Engine:
                 for op in run:
                     results[id(op)] = answered[op.op_id]
                     first_in_batch[op.op_id] = op
-        for op in ops:
-            if id(op) in results:
+        rest = [op for op in ops if id(op) not in results]
+        op_ids = Counter(op.op_id for op in ops)
+        at = 0
+        while at < len(rest):
+            run = self._update_run(ctx, rest, at, seen, op_ids)
+            if len(run) > 1:
+                answered = self._bulk_update(ctx, device, run, offset_ms, now)
+                for op in run:
+                    results[id(op)] = answered[op.op_id]
+                    first_in_batch[op.op_id] = op
+                at += len(run)
                 continue
+            op = rest[at]
+            at += 1
             first = first_in_batch.get(op.op_id)
             if first is not None:
                 results[id(op)] = self._again_in_batch(op, first, results[id(first)])
@@ -215,6 +227,107 @@ class Engine:
                 runs.setdefault(op.entity, []).append(op)
             touched.add(op.record_id)
         return runs
+
+    def _update_run(
+        self,
+        ctx: ApplyContext,
+        rest: list[Op],
+        start: int,
+        seen: dict[uuid.UUID, SyncOp],
+        op_ids: Counter[uuid.UUID],
+    ) -> list[Op]:
+        """The updates from `start` on that can be applied as one set: consecutive in device
+        order, of one entity, each of a different record, new and sent once. Their order among
+        themselves cannot matter (a database constraint between two of them sends the set back
+        to one-by-one), and nothing else moves past them."""
+        run: list[Op] = []
+        records: set[uuid.UUID] = set()
+        for op in rest[start:]:
+            handler = self.registry.handlers.get(op.entity)
+            if (
+                op.kind is not OpKind.update
+                or handler is None
+                or not handler.writable
+                or getattr(handler, "update_many", None) is None
+                or ctx.actor is None
+                or op.base_version is None
+                or not op.fields
+                or op.op_id in seen
+                or op_ids[op.op_id] != 1
+                or op.record_id in records
+                or (run and op.entity != run[0].entity)
+                or unstorable(op)
+            ):
+                break
+            run.append(op)
+            records.add(op.record_id)
+        return run
+
+    def _bulk_update(
+        self, ctx: ApplyContext, device: SyncDevice, run: list[Op], offset_ms: int, now: datetime
+    ) -> dict[uuid.UUID, OpResult]:
+        """A run of updates (`_update_run`): those made from the record's current version are
+        written as one set; the rest (a record that moved on, or is not there yet) and any the
+        set could not take go one by one, in device order, after it."""
+        handler: Any = self.registry.handlers[run[0].entity]
+        current = handler.versions(ctx, [op.record_id for op in run])
+        ready = [op for op in run if current.get(op.record_id) == op.base_version]
+        results: dict[uuid.UUID, OpResult] = {}
+        if len(ready) > 1:
+            results = self._update_set(ctx, device, handler, ready, offset_ms, now)
+        for op in run:
+            if op.op_id not in results:
+                results[op.op_id] = self._one(ctx, device, op, offset_ms, now)
+        return results
+
+    def _update_set(
+        self,
+        ctx: ApplyContext,
+        device: SyncDevice,
+        handler: Any,
+        ops: list[Op],
+        offset_ms: int,
+        now: datetime,
+    ) -> dict[uuid.UUID, OpResult]:
+        """Updates with nothing to merge, through the handler's `update_many`: one answer and
+        one ledger row each, the ledger as one insert. Those it answers `StaleBase` (a race
+        after the version read) are left for the caller to take one by one."""
+        items = [
+            UpdateItem(
+                record_id=op.record_id,
+                version=op.base_version or 0,
+                fields=dict(op.fields),
+                actor=self.registry.author(ctx.session, ctx.actor, device.user_id, device.id, op),
+            )
+            for op in ops
+        ]
+        savepoint = ctx.session.begin_nested()
+        try:
+            outcomes = handler.update_many(ctx, items)
+        except Exception:
+            # Something only the database could see (a constraint between two of them, say):
+            # the caller takes them one by one.
+            if savepoint.is_active:
+                savepoint.rollback()
+            ctx.session.rollback()
+            return {}
+        results: dict[uuid.UUID, OpResult] = {}
+        ledger = []
+        for op, outcome in zip(ops, outcomes, strict=True):
+            if isinstance(outcome, StaleBase):
+                continue
+            if isinstance(outcome, OpRejected):
+                result = _rejected(op, outcome.code, outcome.detail, outcome.errors)
+            else:
+                result = OpResult(
+                    op_id=op.op_id, seq=op.seq, status=OpStatus.applied, version=outcome
+                )
+            results[op.op_id] = result
+            ledger.append(_ledger_values(device, op, result, None, offset_ms, now))
+        if ledger:
+            ctx.session.execute(insert(SyncOp), ledger)
+        ctx.session.commit()
+        return results
 
     def _bulk_create(
         self, ctx: ApplyContext, device: SyncDevice, run: list[Op], offset_ms: int, now: datetime

@@ -30,6 +30,17 @@ class StaleBase(Exception):
 
 
 @dataclass(frozen=True)
+class UpdateItem:
+    """One update op of a set the engine hands to `update_many`: made from `version`, by
+    `actor` (the op's author, as `Registry.author` gave it)."""
+
+    record_id: uuid.UUID
+    version: int
+    fields: dict[str, Any]
+    actor: Any
+
+
+@dataclass(frozen=True)
 class ClockReading:
     """The device clock as the push measured it: server time minus device time, and whether
     that is beyond the server's threshold. Device times are judged on the corrected clock."""
