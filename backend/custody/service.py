@@ -30,6 +30,7 @@ from backend.controls.points import point_distance_m, point_problem
 from backend.custody import (
     queries,
     syncable,  # noqa: F401  (registers lots and events with changes)
+    views,
 )
 from backend.custody.chain import compute_hash
 from backend.custody.errors import ChainMoved, LicenceInvalid, LotTaken, LotUnavailable
@@ -844,10 +845,13 @@ def record_event(
     )
     session.flush()
     # Devices of the parties see the event and every lot it touched (moved holder: an exit).
-    for row in (event, *lots, *(lot for lot, _ in draft.inputs)):
-        if isinstance(row, Lot):
-            session.refresh(row)
-        changes.changed(session, row)
+    # The event and its new lots were never published; the inputs were, and were written by
+    # compare-and-set statements, so their rows are read again first.
+    changes.created(session, [event, *lots])
+    views.remember_lines(session, event, inputs, outputs)
+    for lot, _ in draft.inputs:
+        session.refresh(lot)
+        changes.changed(session, lot)
     _commit(session)
     return event
 

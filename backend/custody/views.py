@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+import weakref
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -95,10 +97,32 @@ def event_public(
     ).model_dump()
 
 
+Lines = tuple[list[EventInput], list[EventOutput]]
+# An event's lines never change once written, and its hash seals them: within one session
+# (one request) they are read once, though a new event is shown twice (feed and answer).
+_LINES: weakref.WeakKeyDictionary[Session, dict[tuple[uuid.UUID, str], Lines]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def remember_lines(
+    session: Session, event: CustodyEvent, inputs: list[EventInput], outputs: list[EventOutput]
+) -> None:
+    """The lines of an event this session just wrote, in the order `lines_of` reads them."""
+    _LINES.setdefault(session, {})[(event.id, event.hash)] = (
+        sorted(inputs, key=lambda line: line.id),
+        sorted(outputs, key=lambda line: line.id),
+    )
+
+
 def events_public(session: Session, rows: Sequence[CustodyEvent]) -> list[dict[str, Any]]:
-    ids = [e.id for e in rows]
-    ins, outs = queries.lines_of(session, ids)
-    return [event_public(e, ins[e.id], outs[e.id]) for e in rows]
+    memo = _LINES.setdefault(session, {})
+    missing = [e.id for e in rows if (e.id, e.hash) not in memo]
+    if missing:
+        ins, outs = queries.lines_of(session, missing)
+        for e in rows:
+            memo.setdefault((e.id, e.hash), (ins[e.id], outs[e.id]))
+    return [event_public(e, *memo[(e.id, e.hash)]) for e in rows]
 
 
 def stock_take_public(row: StockTake, book: Decimal) -> dict[str, Any]:
