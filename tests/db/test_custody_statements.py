@@ -11,7 +11,7 @@ from backend.custody import queries
 from tests.db.test_custody_rules import World, make_world
 
 
-def _statements_before_first_write(world: World, body: Any) -> list[str]:
+def _statements(world: World, body: Any) -> list[str]:
     seen: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -24,8 +24,12 @@ def _statements_before_first_write(world: World, body: Any) -> list[str]:
         world.record(world.buyer, body)
     finally:
         event.remove(bind, "before_cursor_execute", count)
+    return seen
+
+
+def _statements_before_first_write(world: World, body: Any) -> list[str]:
     reads = []
-    for statement in seen:
+    for statement in _statements(world, body):
         if statement.upper().startswith("INSERT"):
             break
         if statement.upper().startswith("SELECT"):
@@ -60,3 +64,14 @@ def test_lines_of_gives_the_same_inputs_and_outputs_as_reading_each(session: Ses
             (o.id, o.lot_id, o.carats, o.stone_count) for o in want_outs[e]
         ]
     assert len(ins[merged.created_by_event_id]) == 2 and len(outs[merged.created_by_event_id]) == 1
+
+
+def test_a_purchase_writes_then_reads_only_the_feed_position(session: Session) -> None:
+    """The new event and lot have no feed rows to look up, the new lot is not read back, and
+    the event's lines are not read again to publish it."""
+    world = make_world(session)
+    world.purchase()
+    seen = _statements(world, world.purchase_body())
+    first_write = next(i for i, s in enumerate(seen) if s.upper().startswith("INSERT"))
+    reads_after = [s for s in seen[first_write:] if s.upper().startswith("SELECT")]
+    assert all("sync_change" in s or "pg_advisory_xact_lock" in s for s in reads_after), reads_after
