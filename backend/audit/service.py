@@ -16,6 +16,8 @@ from backend.ids import uuid7
 from backend.spatial import from_db
 from geodata.geojson import to_geojson
 
+_TABLE = AuditEntry.metadata.tables[str(AuditEntry.__tablename__)]
+
 
 def record(
     *,
@@ -62,7 +64,8 @@ def record_many(
     now = utcnow()
     who: list[Principal | None] = list(authors) if authors else [principal] * len(entries)
     session.execute(
-        insert(AuditEntry),
+        # Core, not the ORM's bulk insert: the same rows with a third of the Python work.
+        insert(_TABLE),
         [
             {
                 "id": uuid7(),

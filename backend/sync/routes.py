@@ -319,13 +319,18 @@ def revoke_device(ctx: Context) -> Response:
     per_item="/ops",
 )
 def push(ctx: Context) -> Response:
+    # A push of thousands of ops makes parsed ops, ORM rows, audit snapshots and answers, none
+    # of them cyclic garbage: the cycle detector walking that growing heap cost a third of it.
+    with gc_paused():
+        return _push(ctx)
+
+
+def _push(ctx: Context) -> Response:
     device = _device(ctx.session, ctx.user)
     request = parse_model(PushRequest, ctx.body)
     if device.revoked_at is not None:
         raise _quarantined(ctx, request)
-    # A push of thousands of ops makes ORM rows, audit snapshots and answers, none of them
-    # cyclic garbage: the cycle detector walking that growing heap cost 15 % of a push.
-    with batch_session(ctx) as session, gc_paused():
+    with batch_session(ctx) as session:
         # One push per device at a time: a resend racing its unanswered original waits for
         # it, then finds its ops in the ledger and answers `duplicate` with their outcome.
         device = _device(session, ctx.user, lock=True)

@@ -44,6 +44,8 @@ from offline_sync.server.tables import SyncConflict, SyncDevice, SyncOp
 from offline_sync.server.values import storable, unstorable
 
 DELETED = "_deleted"
+# Ledger rows go in as Core multi-row inserts: the ORM's bulk insert costs more than writing.
+_LEDGER = SyncOp.metadata.tables[str(SyncOp.__tablename__)]
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ class Engine:
             results[op.op_id] = result
             ledger.append(_ledger_values(device, op, result, None, offset_ms, now))
         if ledger:
-            ctx.session.execute(insert(SyncOp), ledger)
+            ctx.session.execute(insert(_LEDGER), ledger)
         ctx.session.commit()
         return results
 
@@ -362,7 +364,7 @@ class Engine:
             results[op.op_id] = result
             ledger.append(_ledger_values(device, op, result, None, offset_ms, now))
         # Plain rows, one multi-row INSERT: building ORM objects cost more than writing them.
-        ctx.session.execute(insert(SyncOp), ledger)
+        ctx.session.execute(insert(_LEDGER), ledger)
         created = [
             f"{op.entity}:{op.record_id}"
             for op in run

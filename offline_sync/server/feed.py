@@ -216,7 +216,7 @@ def publish_many(session: Session, records: list[Publication]) -> None:
     if moves:
         session.execute(_MOVE, moves)
     if inserts:
-        session.execute(insert(SyncChange), inserts)
+        session.execute(insert(_TABLE), inserts)
 
 
 def publish_new(
@@ -237,7 +237,7 @@ def publish_new(
     next_seq = _take_seqs(session, len(rows))
     now = utcnow()
     session.execute(
-        insert(SyncChange),
+        insert(_TABLE),
         [
             {
                 "seq": next_seq + i,
