@@ -145,7 +145,9 @@ def _key(row: Any) -> tuple[type, uuid.UUID]:
 
 
 def take(session: Session) -> list[Change]:
-    """The root transaction's changes so far, each row once (first mention, last state)."""
+    """The root transaction's changes so far, each row once: at its first mention, with its
+    last mention's object (a row written as a set is a plain object, and a later use case reads
+    it again as another one), new only if every mention was a creation."""
     pending = _PENDING.get(session)
     if pending is None:
         return []
@@ -158,8 +160,8 @@ def take(session: Session) -> list[Change]:
         if at is None:
             seen[_key(entry.row)] = len(out)
             out.append(entry)
-        elif out[at].new and not entry.new:
-            out[at] = Change(out[at].row, new=False)  # changed again after its creation
+        else:
+            out[at] = Change(entry.row, new=out[at].new and entry.new)
     return out
 
 

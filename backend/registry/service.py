@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select
+from sqlalchemy import Select, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -791,8 +791,18 @@ def insert_many(*, session: Session, principal: Principal, entity: str, rows: li
     """
     if not rows:
         return
-    session.add_all(rows)
-    session.flush()
+    # Core, not the ORM: the rows are written as they are (every column set when they were
+    # built), without the unit of work's per-row bookkeeping; they stay plain objects.
+    table = type(rows[0]).__table__
+    try:
+        session.execute(
+            insert(table), [{c.key: getattr(row, c.key) for c in table.columns} for row in rows]
+        )
+    except IntegrityError as err:
+        session.rollback()
+        raise Duplicate(
+            f"the new {entity} records conflict with existing ones: {err.orig}"
+        ) from err
     record_many(
         session=session,
         principal=principal,

@@ -128,3 +128,23 @@ class NotSyncable:
 def test_an_unregistered_type_is_refused_where_it_is_named(session: Session) -> None:
     with pytest.raises(TypeError, match="NotSyncable is not syncable"):
         changes.changed(session, NotSyncable(uuid.uuid4()))
+
+
+def test_a_record_created_as_a_plain_row_and_changed_through_another_object_is_published_at_its_last_state(  # noqa: E501
+    session: Session,
+) -> None:
+    """A sync push writes creates as a set of plain objects; a later op of the same push reads
+    the record again as another object. The feed gets the later object's state."""
+    admin = actor(session, Role.admin)
+    row = Organisation(name="Written as a set", kind=OrganisationKind.exporter, country_code="SL")
+    before = last_seq(session)
+    with changes.batch(session):
+        service.insert_many(session=session, principal=admin, entity="organisation", rows=[row])
+        assert row not in session  # written by Core: a plain object
+        again = session.get(Organisation, row.id)
+        assert again is not None and again is not row
+        rename(session, again, "Renamed after")
+        session.commit()
+    session.commit()
+    [(_, version, seq, data)] = feed_rows(session, row.id)
+    assert (version, data["name"]) == (2, "Renamed after") and seq > before
