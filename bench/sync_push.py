@@ -1,12 +1,18 @@
-"""Push throughput over real HTTP, beside a raw COPY of the same rows, and the server's memory.
+"""Push throughput over real HTTP, beside a raw bulk load of the same rows, and the server's memory.
 
 A Kono field officer's tablet pushes `--ops` ops of field work (site visit creates, miner
 creates and miner updates) in gzip batches of `--batch`, exactly as the reference client
-encodes them. Then the same rows go into scratch copies of the `site_visit` and `miner` tables
-with COPY, in the same database, as the floor no push can beat. Last, one push of 5,000 ops,
-the most a single push may carry, for the server's memory above idle.
+encodes them, to `python -m backend serve` on a fresh PostGIS database or SpatiaLite file
+(`--database postgis,spatialite` runs both, one after the other). Then the same rows go into
+scratch copies of the `site_visit` and `miner` tables in the same database, as the floor no
+push can beat: COPY on PostGIS; on SpatiaLite, which has no COPY, one `executemany` INSERT per
+table through sqlean in one transaction. Last, one push of 5,000 ops, the most a single push
+may carry, for the server's memory above idle. With `--peer DIR` (an npm install of
+pouchdb-server, see bench/README.md) the CouchDB-protocol peer replicates as many documents
+after the pushes, and the push/peer ratio is printed.
 
     .venv/bin/python bench/sync_push.py --ops 20000 --batch 500
+    .venv/bin/python bench/sync_push.py --database postgis,spatialite --peer /work/peer-scratch
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 
 import psycopg
 from shapely.geometry import shape
+from sqlalchemy import Engine, Table, insert
 from sqlalchemy.engine import make_url
 
+from backend.registry.models import Miner, SiteVisit
 from bench.common import (
     DISTRICT,
     BenchServer,
@@ -43,7 +51,10 @@ from bench.common import (
     print_table,
     progress,
 )
+from bench.couch_peer import PeerRun, find_script, run_peer
 from offline_sync.protocol import MAX_OPS_PER_PUSH
+
+DATABASES = ("postgis", "spatialite")
 
 FIRST = ["Aminata", "Mohamed", "Fatmata", "Ibrahim", "Isatu", "Alhaji", "Mariama", "Sahr",
          "Tamba", "Kumba", "Finda", "Musa", "Hawa", "Abdul", "Jeneba", "Komba"]  # fmt: skip
@@ -238,22 +249,148 @@ def copy_baseline(db_url: str, w: Workload) -> float:
     return elapsed
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", type=int, default=20_000, help="ops to push in batches")
-    parser.add_argument("--batch", type=int, default=500, help="ops per push")
-    parser.add_argument(
-        "--big", type=int, default=MAX_OPS_PER_PUSH, help="ops in the single big push"
-    )
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    if not 1 <= args.batch <= MAX_OPS_PER_PUSH or not 1 <= args.big <= MAX_OPS_PER_PUSH:
-        parser.error(f"a push carries 1..{MAX_OPS_PER_PUSH} ops")
-    command = command_line("bench.sync_push", {"ops": args.ops, "batch": args.batch})
-    rng = random.Random(args.seed)
+# geometry_columns.geometry_type codes of the 2-D types, as AddGeometryColumn names them.
+GEOMETRY_TYPES = {
+    0: "GEOMETRY", 1: "POINT", 2: "LINESTRING", 3: "POLYGON", 4: "MULTIPOINT",
+    5: "MULTILINESTRING", 6: "MULTIPOLYGON", 7: "GEOMETRYCOLLECTION",
+}  # fmt: skip
 
-    progress("starting a fresh PostGIS database and the server")
-    with bench_server() as server:
+
+def sqlite_scratch_table(raw: Any, table: str, scratch: str) -> None:
+    """`scratch` shaped like `table` on SpatiaLite, as `LIKE … INCLUDING ALL` does on PostGIS.
+
+    The same columns, primary key and indexes; the geometry column made by AddGeometryColumn
+    with its type, SRID and R*Tree spatial index (and the triggers that keep them); no foreign
+    keys.
+    """
+    geometry = {
+        name: (kind, srid, indexed)
+        for name, kind, srid, indexed in raw.execute(
+            "SELECT f_geometry_column, geometry_type, srid, spatial_index_enabled "
+            "FROM geometry_columns WHERE f_table_name = ?",
+            (table,),
+        )
+    }
+    columns, key, not_null = [], [], set()
+    for _cid, name, declared, notnull, default, pk in raw.execute(f'PRAGMA table_info("{table}")'):
+        if pk:
+            key.append((pk, name))
+        if notnull:
+            not_null.add(name)
+        if name not in geometry:
+            columns.append(
+                f'"{name}" {declared}'
+                + (" NOT NULL" if notnull else "")
+                + (f" DEFAULT {default}" if default is not None else "")
+            )
+    primary = ", ".join(f'"{name}"' for _, name in sorted(key))
+    raw.execute(f'CREATE TABLE "{scratch}" ({", ".join(columns)}, PRIMARY KEY ({primary}))')
+    for name, (kind, srid, indexed) in geometry.items():
+        if kind not in GEOMETRY_TYPES:
+            raise RuntimeError(f"{table}.{name}: geometry type code {kind} is not a 2-D type")
+        made = raw.execute(
+            "SELECT AddGeometryColumn(?, ?, ?, ?, 'XY', ?)",
+            (scratch, name, srid, GEOMETRY_TYPES[kind], int(name in not_null)),
+        ).fetchone()[0]
+        if made != 1:
+            raise RuntimeError(f"AddGeometryColumn({scratch}.{name}) failed")
+        if (
+            indexed
+            and raw.execute("SELECT CreateSpatialIndex(?, ?)", (scratch, name)).fetchone()[0] != 1
+        ):
+            raise RuntimeError(f"CreateSpatialIndex({scratch}.{name}) failed")
+    for name, sql in raw.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+        "AND sql IS NOT NULL",
+        (table,),
+    ).fetchall():
+        renamed = sql.replace(f" {name} ON {table} ", f" {scratch}_{name} ON {scratch} ", 1)
+        if renamed == sql:
+            raise RuntimeError(f"cannot re-target index {name}: {sql}")
+        raw.execute(renamed)
+
+
+def sqlite_insert(table: Table, scratch: str, columns: str, dialect: Any) -> tuple[str, list[Any]]:
+    """The app's own INSERT of `columns` on SQLite (`GeomFromEWKT(?)` for the point) aimed at
+    `scratch`, and the columns' bind processors (UUIDs as hex, naive UTC text, scaled
+    integers), so the scratch rows are stored as the app stores its own."""
+    names = [c.strip() for c in columns.split(",")]
+    compiled = insert(table).compile(dialect=dialect, column_keys=names)
+    if list(compiled.positiontup or []) != names:
+        raise RuntimeError(f"{table.name}: the INSERT binds {compiled.positiontup}, not {names}")
+    sql = str(compiled)
+    head = f"INSERT INTO {table.name} ("
+    if not sql.startswith(head):
+        raise RuntimeError(f"unexpected INSERT: {sql}")
+    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    return f"INSERT INTO {scratch} (" + sql.removeprefix(head), processors
+
+
+def stored(row: tuple[Any, ...], processors: list[Any]) -> tuple[Any, ...]:
+    return tuple(v if f is None else f(v) for v, f in zip(row, processors, strict=True))
+
+
+def executemany_baseline(engine: Engine, w: Workload) -> float:
+    """Seconds to INSERT the workload's rows into scratch tables on SpatiaLite, which has no COPY.
+
+    One `executemany` per table through the engine's sqlean connection, in one `BEGIN
+    IMMEDIATE` transaction (as the app's writers take it), into tables shaped like the real
+    ones by `sqlite_scratch_table`. The time includes turning the values into their stored
+    form, as COPY's includes psycopg's adaptation.
+    """
+    visit_sql, visit_types = sqlite_insert(
+        SiteVisit.__table__,  # type: ignore[attr-defined]
+        "bench_copy_site_visit",
+        VISIT_COLUMNS,
+        engine.dialect,
+    )
+    miner_sql, miner_types = sqlite_insert(
+        Miner.__table__,  # type: ignore[attr-defined]
+        "bench_copy_miner",
+        MINER_COLUMNS,
+        engine.dialect,
+    )
+    conn = engine.raw_connection()
+    try:
+        raw = conn.driver_connection
+        assert raw is not None
+        raw.execute("BEGIN IMMEDIATE")
+        sqlite_scratch_table(raw, "site_visit", "bench_copy_site_visit")
+        sqlite_scratch_table(raw, "miner", "bench_copy_miner")
+        raw.execute("COMMIT")
+        t0 = time.perf_counter()
+        raw.execute("BEGIN IMMEDIATE")
+        raw.executemany(visit_sql, (stored(r, visit_types) for r in w.visit_rows))
+        raw.executemany(miner_sql, (stored(r, miner_types) for r in w.miner_rows))
+        raw.execute("COMMIT")
+        elapsed = time.perf_counter() - t0
+        stored_rows = sum(
+            raw.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("bench_copy_site_visit", "bench_copy_miner")
+        )
+        if stored_rows != len(w.visit_rows) + len(w.miner_rows):
+            raise RuntimeError(f"the scratch tables hold {stored_rows} rows")
+        for scratch in ("bench_copy_site_visit", "bench_copy_miner"):
+            raw.execute("SELECT DropTable(NULL, ?)", (scratch,))
+    finally:
+        conn.close()
+    return elapsed
+
+
+@dataclass
+class Measured:
+    """One database's run: the figures the ratios need, and the table rows."""
+
+    database: str
+    push_rate: float
+    rows: list[tuple[str, str, str]]
+
+
+def measure(database: str, args: argparse.Namespace) -> Measured:
+    """Push `args.ops` ops in batches, the bulk-load baseline and one big push, on `database`."""
+    rng = random.Random(args.seed)
+    progress(f"starting a fresh {database} database and the server")
+    with bench_server(base_url=args.database_url, database=database) as server:
         device = server.device
         sites = kono_sites(server)
         work = make_workload(args.ops, device, sites, server.officer_id, rng)
@@ -271,9 +408,15 @@ def main(argv: list[str] | None = None) -> int:
                 latencies.append(push(server, device, body, ops))
             push_seconds = time.perf_counter() - t0
 
-        progress("COPY of the same rows into scratch tables")
-        copy_seconds = copy_baseline(server.db_url, work)
         copy_rows = len(work.visit_rows) + len(work.miner_rows)
+        if database == "postgis":
+            baseline = "COPY"
+            progress("COPY of the same rows into scratch tables")
+            copy_seconds = copy_baseline(server.db_url, work)
+        else:
+            baseline = "executemany INSERT"
+            progress("executemany INSERT of the same rows into scratch tables")
+            copy_seconds = executemany_baseline(server.engine, work)
 
         progress(f"one push of {args.big} ops")
         big = make_workload(args.big, device, sites, server.officer_id, rng)
@@ -287,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = f"peak {mib(pushes.peak_bytes)}"
     mix = ", ".join(f"{k} {v}" for k, v in sorted(work.kinds.items()))
     rows = [
+        ("database", database, ""),
         ("ops pushed", f"{args.ops} in {len(batches)} batches of {args.batch}", ""),
         ("op mix", mix, ""),
         ("push throughput", f"{push_rate:,.0f} ops/s ({push_seconds:.1f} s)", peak),
@@ -294,8 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         ("batch latency p95", f"{percentile(latencies, 95) * 1000:,.0f} ms", peak),
         ("batch latency first / last",
          f"{latencies[0] * 1000:,.0f} / {latencies[-1] * 1000:,.0f} ms", peak),
-        ("COPY baseline", f"{copy_rate:,.0f} rows/s ({copy_rows} rows, {copy_seconds:.2f} s)", ""),
-        ("push / COPY", f"{push_rate / copy_rate:.4f} (COPY is {copy_rate / push_rate:,.0f}x)", ""),
+        (f"{baseline} baseline",
+         f"{copy_rate:,.0f} rows/s ({copy_rows} rows, {copy_seconds:.2f} s)", ""),
+        (f"push / {baseline}",
+         f"{push_rate / copy_rate:.4f} ({baseline} is {copy_rate / push_rate:,.0f}x)", ""),
         ("bytes per op, gzip on the wire", f"{wire_bytes / args.ops:.1f} B", ""),
         ("bytes per op, uncompressed JSON", f"{raw_bytes / args.ops:.1f} B", ""),
         ("server RSS idle", mib(idle), ""),
@@ -308,7 +454,102 @@ def main(argv: list[str] | None = None) -> int:
         (f"  RSS above its own start ({args.big}-op push)",
          mib(big_window.peak_bytes - big_window.start_bytes), ""),
     ]  # fmt: skip
-    print_table("sync push", command, rows)
+    return Measured(database, push_rate, rows)
+
+
+def peer_rows(peer: PeerRun, script: Path, runs: list[Measured]) -> list[tuple[str, str, str]]:
+    """The peer's figure and, for each database measured in this run, push ops/s over it."""
+    rows = [
+        ("peer script", str(script), ""),
+        ("peer: PouchDB replicate into pouchdb-server",
+         f"{peer.docs_per_second:,.0f} docs/s ({peer.docs} docs, {peer.seconds:.2f} s)", ""),
+    ]  # fmt: skip
+    for run in runs:
+        rows.append(
+            (
+                f"push / peer ({run.database})",
+                f"{run.push_rate / peer.docs_per_second:.2f} "
+                f"({run.push_rate:,.0f} ops/s against {peer.docs_per_second:,.0f} docs/s)",
+                "",
+            )
+        )
+    return rows
+
+
+def databases_arg(value: str) -> list[str]:
+    """`postgis`, `spatialite`, or both comma-separated, each once, in the order given."""
+    names = [v.strip() for v in value.split(",")]
+    if not names or any(n not in DATABASES for n in names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"one or more of {', '.join(DATABASES)}, each once")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=20_000, help="ops to push in batches")
+    parser.add_argument("--batch", type=int, default=500, help="ops per push")
+    parser.add_argument(
+        "--big", type=int, default=MAX_OPS_PER_PUSH, help="ops in the single big push"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--database",
+        type=databases_arg,
+        default=["postgis"],
+        help="postgis (default), spatialite, or postgis,spatialite: both, one after the other",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostGIS server to create the throwaway database on, or a new sqlite:/// file "
+        "(one database only)",
+    )
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of the peer's npm install (node_modules with pouchdb-server and "
+        "pouchdb-node): after the pushes, replicate --ops documents through it",
+    )
+    parser.add_argument(
+        "--peer-script",
+        type=Path,
+        default=None,
+        help="the peer's replicate script; default ../shared/peers/pouchdb-replicate.js beside "
+        "the repository, else DIR/pouchdb-replicate.js",
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.batch <= MAX_OPS_PER_PUSH or not 1 <= args.big <= MAX_OPS_PER_PUSH:
+        parser.error(f"a push carries 1..{MAX_OPS_PER_PUSH} ops")
+    if args.ops < 1:
+        parser.error("--ops must be at least 1")
+    if args.database_url is not None and len(args.database) > 1:
+        parser.error("--database-url names one database: give one --database with it")
+    if args.peer_script is not None and args.peer is None:
+        parser.error("--peer-script needs --peer DIR")
+    script = find_script(args.peer, args.peer_script) if args.peer is not None else None
+    shown: dict[str, Any] = {
+        "ops": args.ops,
+        "batch": args.batch,
+        "database": ",".join(args.database),
+    }
+    if args.peer is not None:
+        shown["peer"] = args.peer
+    command = command_line("bench.sync_push", shown)
+
+    runs = []
+    for database in args.database:
+        run = measure(database, args)
+        runs.append(run)
+        print_table(f"sync push, {database}", command, run.rows)
+    if args.peer is not None:
+        assert script is not None
+        progress(f"the CouchDB-protocol peer: {args.ops} docs through pouchdb-server")
+        peer = run_peer(args.peer, args.ops, script)
+        print_table(
+            "sync push against the CouchDB-protocol peer", command, peer_rows(peer, script, runs)
+        )
     return 0
 
 
