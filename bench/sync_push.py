@@ -244,6 +244,12 @@ def copy_baseline(db_url: str, w: Workload) -> float:
                     copy.write_row(row)
         conn.commit()
         elapsed = time.perf_counter() - t0
+        stored_rows = sum(
+            conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+            for t in ("bench_copy_site_visit", "bench_copy_miner")
+        )
+        if stored_rows != len(w.visit_rows) + len(w.miner_rows):
+            raise RuntimeError(f"the scratch tables hold {stored_rows} rows")
         conn.execute("DROP TABLE bench_copy_site_visit, bench_copy_miner")
         conn.commit()
     return elapsed
