@@ -542,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.peer is not None:
         shown["peer"] = args.peer
+    if args.peer_script is not None:
+        shown["peer_script"] = args.peer_script
     command = command_line("bench.sync_push", shown)
 
     runs = []
