@@ -406,6 +406,7 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
         wire_bytes = sum(len(gz) for _, gz in bodies)
 
         idle = server.monitor.idle_bytes()
+        processes = len(server.monitor.processes())
         progress(f"pushing {args.ops} ops in {len(batches)} batches of {args.batch}")
         latencies: list[float] = []
         with server.monitor.window() as pushes:
@@ -450,7 +451,8 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
          f"{push_rate / copy_rate:.4f} ({baseline} is {copy_rate / push_rate:,.0f}x)", ""),
         ("bytes per op, gzip on the wire", f"{wire_bytes / args.ops:.1f} B", ""),
         ("bytes per op, uncompressed JSON", f"{raw_bytes / args.ops:.1f} B", ""),
-        ("server RSS idle", mib(idle), ""),
+        ("server processes (supervisor, workers)", str(processes), ""),
+        ("server RSS idle, all processes", mib(idle), ""),
         ("server RSS peak during pushes", mib(pushes.peak_bytes), ""),
         ("  above idle", mib(pushes.peak_bytes - idle), ""),
         (f"single push of {args.big} ops", f"{big_seconds:.1f} s "
