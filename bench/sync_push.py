@@ -383,6 +383,28 @@ def executemany_baseline(engine: Engine, w: Workload) -> float:
     return elapsed
 
 
+def process_role(pid: int, supervisor: int) -> str:
+    """What a process of `python -m backend serve` is, from its command line."""
+    if pid == supervisor:
+        return "supervisor"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    if "multiprocessing.spawn" in command:
+        return "worker"
+    if "multiprocessing.resource_tracker" in command:
+        return "resource tracker"
+    return "other"
+
+
+def describe_processes(pids: list[int]) -> str:
+    """`4: supervisor 1, worker 2, resource tracker 1` for the server's process tree."""
+    roles = Counter(process_role(p, pids[0]) for p in pids)
+    return f"{len(pids)}: " + ", ".join(f"{role} {n}" for role, n in roles.items())
+
+
 @dataclass
 class Measured:
     """One database's run: the figures the ratios need, and the table rows."""
@@ -406,7 +428,7 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
         wire_bytes = sum(len(gz) for _, gz in bodies)
 
         idle = server.monitor.idle_bytes()
-        processes = len(server.monitor.processes())
+        processes = describe_processes(server.monitor.processes())
         progress(f"pushing {args.ops} ops in {len(batches)} batches of {args.batch}")
         latencies: list[float] = []
         with server.monitor.window() as pushes:
@@ -451,7 +473,7 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
          f"{push_rate / copy_rate:.4f} ({baseline} is {copy_rate / push_rate:,.0f}x)", ""),
         ("bytes per op, gzip on the wire", f"{wire_bytes / args.ops:.1f} B", ""),
         ("bytes per op, uncompressed JSON", f"{raw_bytes / args.ops:.1f} B", ""),
-        ("server processes (supervisor, workers)", str(processes), ""),
+        ("server processes", processes, ""),
         ("server RSS idle, all processes", mib(idle), ""),
         ("server RSS peak during pushes", mib(pushes.peak_bytes), ""),
         ("  above idle", mib(pushes.peak_bytes - idle), ""),

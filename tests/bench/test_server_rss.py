@@ -9,6 +9,7 @@ import sys
 import time
 
 from bench.common import RssMonitor, ServerRssMonitor, process_tree
+from bench.sync_push import describe_processes
 
 # A parent that holds ~64 MiB in a child, like uvicorn's supervisor and a worker.
 PARENT = """
@@ -31,6 +32,7 @@ def test_server_rss_sums_the_supervisor_and_its_workers() -> None:
         tree = process_tree(parent.pid)
         assert tree[0] == parent.pid
         assert len(tree) == 2
+        assert describe_processes(tree) == "2: supervisor 1, other 1"
 
         alone, whole = RssMonitor(parent.pid), ServerRssMonitor(parent.pid)
         try:
