@@ -1,5 +1,6 @@
-"""The push benchmark's bulk-load floor stores every row and cleans up, on both databases; on
-SpatiaLite its scratch tables are shaped, and its rows stored, as the app's own."""
+"""The push benchmark's bulk-load floor (`bench.bulk_load`) stores every row and cleans up, on
+both databases; on SpatiaLite its scratch tables are shaped, and its rows stored, as the app's
+own."""
 
 from __future__ import annotations
 
@@ -12,20 +13,17 @@ from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
 from backend.registry.models import Site, SiteVisit
-from bench.common import DISTRICT, Device
-from bench.sync_push import (
+from bench.bulk_load import (
     VISIT_COLUMNS,
-    Workload,
     copy_baseline,
     executemany_baseline,
-    make_workload,
     sqlite_insert,
     sqlite_scratch_table,
     stored,
 )
-from bench.sync_push import (
-    Site as BenchSite,
-)
+from bench.common import DISTRICT, Device
+from bench.sync_push import Site as BenchSite
+from bench.sync_push import Workload, make_workload
 
 
 def workload(session: Session, n: int) -> Workload:
@@ -56,9 +54,9 @@ def test_baseline_stores_every_row_of_the_workload_and_leaves_no_scratch_table(
         w = workload(session, 300)
     assert w.visit_rows and w.miner_rows and w.kinds["miner update"]
     if engine.dialect.name == "sqlite":
-        seconds = executemany_baseline(engine, w)
+        seconds = executemany_baseline(engine, w.visit_rows, w.miner_rows)
     else:
-        seconds = copy_baseline(db_url, w)
+        seconds = copy_baseline(db_url, w.visit_rows, w.miner_rows)
     assert seconds > 0
     assert scratch_tables(engine) == []
 
