@@ -1,8 +1,8 @@
 """The CouchDB-protocol peer the push is measured against: pouchdb-server and its replicate script.
 
-`run_peer(directory, docs)` starts `node_modules/.bin/pouchdb-server` from `directory` (an npm
-install of `pouchdb-server@4 pouchdb-node@9`, made outside the repository; see
-bench/README.md) on a free loopback port with a throwaway data folder, runs
+`run_peer(directory, docs, script)` starts `node_modules/.bin/pouchdb-server` from
+`directory` (an npm install of `pouchdb-server@4 pouchdb-node@9`, made outside the
+repository; see bench/README.md) on a free loopback port with a throwaway data folder, runs
 `node pouchdb-replicate.js DOCS http://127.0.0.1:PORT/purchases`, parses the docs/s it
 prints, and stops the server. The script is not ours: it comes from `../shared/peers/` and is
 used where it lies (or from `directory`, where the install steps copy it); `NODE_PATH` points
@@ -77,7 +77,8 @@ def find_script(directory: Path, script: Path | None) -> Path:
     raise PeerError(f"no {SCRIPT_NAME} at {SHARED_SCRIPT} nor in {directory}")
 
 
-def _server_binary(directory: Path) -> Path:
+def server_binary(directory: Path) -> Path:
+    """`directory`'s pouchdb-server, or an error saying how to install it."""
     binary = directory / "node_modules" / ".bin" / "pouchdb-server"
     if not binary.exists():
         raise PeerError(
@@ -104,7 +105,7 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 def run_peer(directory: Path, docs: int, replicate: Path) -> PeerRun:
     """Replicate `docs` documents into a fresh pouchdb-server on loopback; the parsed figure."""
     directory = directory.resolve()
-    binary = _server_binary(directory)
+    binary = server_binary(directory)
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
         work = Path(tmp)
         (work / "srvdata").mkdir()

@@ -48,7 +48,7 @@ from bench.common import (
     print_table,
     progress,
 )
-from bench.couch_peer import PeerRun, find_script, run_peer
+from bench.couch_peer import PeerError, PeerRun, find_script, run_peer, server_binary
 from offline_sync.protocol import MAX_OPS_PER_PUSH
 
 DATABASES = ("postgis", "spatialite")
@@ -387,7 +387,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--database-url names one database: give one --database with it")
     if args.peer_script is not None and args.peer is None:
         parser.error("--peer-script needs --peer DIR")
-    script = find_script(args.peer, args.peer_script) if args.peer is not None else None
+    script = None
+    if args.peer is not None:  # a missing install fails now, not after minutes of pushes
+        try:
+            server_binary(args.peer)
+            script = find_script(args.peer, args.peer_script)
+        except PeerError as err:
+            parser.error(str(err))
     shown: dict[str, Any] = {
         "ops": args.ops,
         "batch": args.batch,

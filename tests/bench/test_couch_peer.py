@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import couch_peer
+from bench import couch_peer, sync_push
 from bench.couch_peer import PeerError, PeerRun, find_script, parse_replicate_output, run_peer
 from bench.sync_push import Measured, databases_arg, peer_rows
 
@@ -86,3 +86,14 @@ def test_databases_are_one_or_both_each_once_in_the_order_given() -> None:
     for bad in ("", "mysql", "postgis,postgis", "postgis,"):
         with pytest.raises(argparse.ArgumentTypeError):
             databases_arg(bad)
+
+
+def test_push_benchmark_refuses_a_peer_folder_without_the_install_before_pushing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        sync_push.main(["--ops", "10", "--peer", str(tmp_path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "pouchdb-server is missing" in err
+    assert "starting a fresh" not in err
