@@ -4,11 +4,13 @@
 SQLite + SpatiaLite file), migrates it, seeds the demo country, creates a field officer for
 Kono (SL-E-KO) and a ministry user, starts `python -m backend serve` on a free loopback port
 exactly as an operator would, enrols one device and samples the server's resident memory every
-50 ms. Leaving the `with` block stops the server and drops the database.
+50 ms, summed over uvicorn's supervisor and its workers (`serve` runs one worker per core).
+Leaving the `with` block stops the server and drops the database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import socket
@@ -183,6 +185,65 @@ class Window:
     end_bytes: int = 0
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants: `python -m backend serve` is uvicorn's supervisor and, with
+    more than one worker (the default: one per core), its worker processes."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass  # gone, or the kernel does not list children
+    return found
+
+
+class ServerRssMonitor(RssMonitor):
+    """`RssMonitor` over the server's process tree (supervisor and workers), summed.
+
+    The peak of a window is at least the sum of each process's own peak (VmHWM, reset at the
+    window's start), so two workers' peaks at different moments both count: an upper bound
+    on the server's memory at any one moment, never below it.
+    """
+
+    def processes(self) -> list[int]:
+        return process_tree(self.pid)
+
+    def _sum_kib(self, key: str) -> int:
+        total = 0
+        for p in self.processes():
+            # A process may end between the listing and the read.
+            with contextlib.suppress(OSError, KeyError):
+                total += _status_kib(p, key)
+        return total
+
+    def _reset_hwm(self) -> bool:
+        done = True
+        for p in self.processes():
+            try:
+                with open(f"/proc/{p}/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:
+                done = False
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            if not Path(f"/proc/{self.pid}").exists():
+                return
+            rss = self._sum_kib("VmRSS")
+            with self._lock:
+                self._peak_kib = max(self._peak_kib, rss)
+
+    def rss_bytes(self) -> int:
+        return self._sum_kib("VmRSS") * 1024
+
+    def hwm_bytes(self) -> int:
+        return self._sum_kib("VmHWM") * 1024
+
+
 # --- the server ----------------------------------------------------------------------------------
 
 
@@ -209,7 +270,7 @@ class BenchServer:
     db_url: str
     engine: Engine
     pid: int
-    monitor: RssMonitor
+    monitor: ServerRssMonitor
     log: Path
     user_tokens: dict[str, str] = field(default_factory=dict)
     officer_id: uuid.UUID = field(default_factory=uuid.uuid4)
@@ -302,11 +363,11 @@ def bench_server(
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                 )
-            monitor: RssMonitor | None = None
+            monitor: ServerRssMonitor | None = None
             try:
                 url = f"http://127.0.0.1:{port}"
                 _wait_until_up(url, proc, log)
-                monitor = RssMonitor(proc.pid)
+                monitor = ServerRssMonitor(proc.pid)
                 server = BenchServer(
                     base_url=url,
                     db_url=db_url,

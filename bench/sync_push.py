@@ -1,12 +1,18 @@
-"""Push throughput over real HTTP, beside a raw COPY of the same rows, and the server's memory.
+"""Push throughput over real HTTP, beside a raw bulk load of the same rows, and the server's memory.
 
 A Kono field officer's tablet pushes `--ops` ops of field work (site visit creates, miner
 creates and miner updates) in gzip batches of `--batch`, exactly as the reference client
-encodes them. Then the same rows go into scratch copies of the `site_visit` and `miner` tables
-with COPY, in the same database, as the floor no push can beat. Last, one push of 5,000 ops,
-the most a single push may carry, for the server's memory above idle.
+encodes them, to `python -m backend serve` on a fresh PostGIS database or SpatiaLite file
+(`--database postgis,spatialite` runs both, one after the other). Then the same rows go into
+scratch copies of the `site_visit` and `miner` tables in the same database, as the floor no
+push can beat: COPY on PostGIS; on SpatiaLite, which has no COPY, one `executemany` INSERT per
+table through sqlean in one transaction. Last, one push of 5,000 ops, the most a single push
+may carry, for the server's memory above idle. With `--peer DIR` (an npm install of
+pouchdb-server, see bench/README.md) the CouchDB-protocol peer replicates as many documents
+after the pushes, and the push/peer ratio is printed.
 
     .venv/bin/python bench/sync_push.py --ops 20000 --batch 500
+    .venv/bin/python bench/sync_push.py --database postgis,spatialite --peer /work/peer-scratch
 """
 
 from __future__ import annotations
@@ -28,10 +34,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg
 from shapely.geometry import shape
-from sqlalchemy.engine import make_url
 
+from bench.bulk_load import copy_baseline, executemany_baseline
 from bench.common import (
     DISTRICT,
     BenchServer,
@@ -43,7 +48,10 @@ from bench.common import (
     print_table,
     progress,
 )
+from bench.couch_peer import PeerError, PeerRun, find_script, run_peer, server_binary
 from offline_sync.protocol import MAX_OPS_PER_PUSH
+
+DATABASES = ("postgis", "spatialite")
 
 FIRST = ["Aminata", "Mohamed", "Fatmata", "Ibrahim", "Isatu", "Alhaji", "Mariama", "Sahr",
          "Tamba", "Kumba", "Finda", "Musa", "Hawa", "Abdul", "Jeneba", "Komba"]  # fmt: skip
@@ -70,7 +78,8 @@ class Site:
 
 @dataclass
 class Workload:
-    """The ops a tablet queued offline, and the row each one leaves (for the COPY baseline)."""
+    """The ops a tablet queued offline, and the row each one leaves, in `bench.bulk_load`'s
+    column order (for the bulk-load floor)."""
 
     ops: list[dict[str, Any]] = field(default_factory=list)
     visit_rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -203,57 +212,42 @@ def push(server: BenchServer, device: Device, body: bytes, ops: list[dict[str, A
     return elapsed
 
 
-VISIT_COLUMNS = (
-    "id, version, created_at, updated_at, site_id, district_code, visited_at, location, "
-    "diggers_counted, notes, officer_id, distance_to_site_m"
-)
-MINER_COLUMNS = (
-    "id, version, created_at, updated_at, full_name, national_id, phone, district_code, status"
-)
+def process_role(pid: int, supervisor: int) -> str:
+    """What a process of `python -m backend serve` is, from its command line."""
+    if pid == supervisor:
+        return "supervisor"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "gone"
+    if "multiprocessing.spawn" in command:
+        return "worker"
+    if "multiprocessing.resource_tracker" in command:
+        return "resource tracker"
+    return "other"
 
 
-def copy_baseline(db_url: str, w: Workload) -> float:
-    """Seconds to COPY the workload's rows into scratch tables shaped like the real ones.
-
-    `LIKE … INCLUDING ALL` keeps the columns, defaults, primary keys and indexes (the GiST
-    index on the point too), but no foreign keys: the floor of what storing the rows costs.
-    """
-    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn) as conn:
-        conn.execute("CREATE TABLE bench_copy_site_visit (LIKE site_visit INCLUDING ALL)")
-        conn.execute("CREATE TABLE bench_copy_miner (LIKE miner INCLUDING ALL)")
-        conn.commit()
-        t0 = time.perf_counter()
-        with conn.cursor() as cur:
-            with cur.copy(f"COPY bench_copy_site_visit ({VISIT_COLUMNS}) FROM STDIN") as copy:
-                for row in w.visit_rows:
-                    copy.write_row(row)
-            with cur.copy(f"COPY bench_copy_miner ({MINER_COLUMNS}) FROM STDIN") as copy:
-                for row in w.miner_rows:
-                    copy.write_row(row)
-        conn.commit()
-        elapsed = time.perf_counter() - t0
-        conn.execute("DROP TABLE bench_copy_site_visit, bench_copy_miner")
-        conn.commit()
-    return elapsed
+def describe_processes(pids: list[int]) -> str:
+    """`4: supervisor 1, worker 2, resource tracker 1` for the server's process tree."""
+    roles = Counter(process_role(p, pids[0]) for p in pids)
+    return f"{len(pids)}: " + ", ".join(f"{role} {n}" for role, n in roles.items())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", type=int, default=20_000, help="ops to push in batches")
-    parser.add_argument("--batch", type=int, default=500, help="ops per push")
-    parser.add_argument(
-        "--big", type=int, default=MAX_OPS_PER_PUSH, help="ops in the single big push"
-    )
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    if not 1 <= args.batch <= MAX_OPS_PER_PUSH or not 1 <= args.big <= MAX_OPS_PER_PUSH:
-        parser.error(f"a push carries 1..{MAX_OPS_PER_PUSH} ops")
-    command = command_line("bench.sync_push", {"ops": args.ops, "batch": args.batch})
+@dataclass
+class Measured:
+    """One database's run: the figures the ratios need, and the table rows."""
+
+    database: str
+    push_rate: float
+    rows: list[tuple[str, str, str]]
+
+
+def measure(database: str, args: argparse.Namespace) -> Measured:
+    """Push `args.ops` ops in batches, the bulk-load baseline and one big push, on `database`."""
     rng = random.Random(args.seed)
-
-    progress("starting a fresh PostGIS database and the server")
-    with bench_server() as server:
+    progress(f"starting a fresh {database} database and the server")
+    with bench_server(base_url=args.database_url, database=database) as server:
         device = server.device
         sites = kono_sites(server)
         work = make_workload(args.ops, device, sites, server.officer_id, rng)
@@ -263,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         wire_bytes = sum(len(gz) for _, gz in bodies)
 
         idle = server.monitor.idle_bytes()
+        processes = describe_processes(server.monitor.processes())
         progress(f"pushing {args.ops} ops in {len(batches)} batches of {args.batch}")
         latencies: list[float] = []
         with server.monitor.window() as pushes:
@@ -271,9 +266,15 @@ def main(argv: list[str] | None = None) -> int:
                 latencies.append(push(server, device, body, ops))
             push_seconds = time.perf_counter() - t0
 
-        progress("COPY of the same rows into scratch tables")
-        copy_seconds = copy_baseline(server.db_url, work)
         copy_rows = len(work.visit_rows) + len(work.miner_rows)
+        if database == "postgis":
+            baseline = "COPY"
+            progress("COPY of the same rows into scratch tables")
+            copy_seconds = copy_baseline(server.db_url, work.visit_rows, work.miner_rows)
+        else:
+            baseline = "executemany INSERT"
+            progress("executemany INSERT of the same rows into scratch tables")
+            copy_seconds = executemany_baseline(server.engine, work.visit_rows, work.miner_rows)
 
         progress(f"one push of {args.big} ops")
         big = make_workload(args.big, device, sites, server.officer_id, rng)
@@ -287,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = f"peak {mib(pushes.peak_bytes)}"
     mix = ", ".join(f"{k} {v}" for k, v in sorted(work.kinds.items()))
     rows = [
+        ("database", database, ""),
         ("ops pushed", f"{args.ops} in {len(batches)} batches of {args.batch}", ""),
         ("op mix", mix, ""),
         ("push throughput", f"{push_rate:,.0f} ops/s ({push_seconds:.1f} s)", peak),
@@ -294,11 +296,14 @@ def main(argv: list[str] | None = None) -> int:
         ("batch latency p95", f"{percentile(latencies, 95) * 1000:,.0f} ms", peak),
         ("batch latency first / last",
          f"{latencies[0] * 1000:,.0f} / {latencies[-1] * 1000:,.0f} ms", peak),
-        ("COPY baseline", f"{copy_rate:,.0f} rows/s ({copy_rows} rows, {copy_seconds:.2f} s)", ""),
-        ("push / COPY", f"{push_rate / copy_rate:.4f} (COPY is {copy_rate / push_rate:,.0f}x)", ""),
+        (f"{baseline} baseline",
+         f"{copy_rate:,.0f} rows/s ({copy_rows} rows, {copy_seconds:.2f} s)", ""),
+        (f"push / {baseline}",
+         f"{push_rate / copy_rate:.4f} ({baseline} is {copy_rate / push_rate:,.0f}x)", ""),
         ("bytes per op, gzip on the wire", f"{wire_bytes / args.ops:.1f} B", ""),
         ("bytes per op, uncompressed JSON", f"{raw_bytes / args.ops:.1f} B", ""),
-        ("server RSS idle", mib(idle), ""),
+        ("server processes", processes, ""),
+        ("server RSS idle, all processes", mib(idle), ""),
         ("server RSS peak during pushes", mib(pushes.peak_bytes), ""),
         ("  above idle", mib(pushes.peak_bytes - idle), ""),
         (f"single push of {args.big} ops", f"{big_seconds:.1f} s "
@@ -308,7 +313,110 @@ def main(argv: list[str] | None = None) -> int:
         (f"  RSS above its own start ({args.big}-op push)",
          mib(big_window.peak_bytes - big_window.start_bytes), ""),
     ]  # fmt: skip
-    print_table("sync push", command, rows)
+    return Measured(database, push_rate, rows)
+
+
+def peer_rows(peer: PeerRun, script: Path, runs: list[Measured]) -> list[tuple[str, str, str]]:
+    """The peer's figure and, for each database measured in this run, push ops/s over it."""
+    rows = [
+        ("peer script", str(script), ""),
+        ("peer: PouchDB replicate into pouchdb-server",
+         f"{peer.docs_per_second:,.0f} docs/s ({peer.docs} docs, {peer.seconds:.2f} s)", ""),
+    ]  # fmt: skip
+    for run in runs:
+        rows.append(
+            (
+                f"push / peer ({run.database})",
+                f"{run.push_rate / peer.docs_per_second:.2f} "
+                f"({run.push_rate:,.0f} ops/s against {peer.docs_per_second:,.0f} docs/s)",
+                "",
+            )
+        )
+    return rows
+
+
+def databases_arg(value: str) -> list[str]:
+    """`postgis`, `spatialite`, or both comma-separated, each once, in the order given."""
+    names = [v.strip() for v in value.split(",")]
+    if not names or any(n not in DATABASES for n in names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"one or more of {', '.join(DATABASES)}, each once")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=20_000, help="ops to push in batches")
+    parser.add_argument("--batch", type=int, default=500, help="ops per push")
+    parser.add_argument(
+        "--big", type=int, default=MAX_OPS_PER_PUSH, help="ops in the single big push"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--database",
+        type=databases_arg,
+        default=["postgis"],
+        help="postgis (default), spatialite, or postgis,spatialite: both, one after the other",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostGIS server to create the throwaway database on, or a new sqlite:/// file "
+        "(one database only)",
+    )
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of the peer's npm install (node_modules with pouchdb-server and "
+        "pouchdb-node): after the pushes, replicate --ops documents through it",
+    )
+    parser.add_argument(
+        "--peer-script",
+        type=Path,
+        default=None,
+        help="the peer's replicate script; default ../shared/peers/pouchdb-replicate.js beside "
+        "the repository, else DIR/pouchdb-replicate.js",
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.batch <= MAX_OPS_PER_PUSH or not 1 <= args.big <= MAX_OPS_PER_PUSH:
+        parser.error(f"a push carries 1..{MAX_OPS_PER_PUSH} ops")
+    if args.ops < 1:
+        parser.error("--ops must be at least 1")
+    if args.database_url is not None and len(args.database) > 1:
+        parser.error("--database-url names one database: give one --database with it")
+    if args.peer_script is not None and args.peer is None:
+        parser.error("--peer-script needs --peer DIR")
+    script = None
+    if args.peer is not None:  # a missing install fails now, not after minutes of pushes
+        try:
+            server_binary(args.peer)
+            script = find_script(args.peer, args.peer_script)
+        except PeerError as err:
+            parser.error(str(err))
+    shown: dict[str, Any] = {
+        "ops": args.ops,
+        "batch": args.batch,
+        "database": ",".join(args.database),
+    }
+    if args.peer is not None:
+        shown["peer"] = args.peer
+    if args.peer_script is not None:
+        shown["peer_script"] = args.peer_script
+    command = command_line("bench.sync_push", shown)
+
+    runs = []
+    for database in args.database:
+        run = measure(database, args)
+        runs.append(run)
+        print_table(f"sync push, {database}", command, run.rows)
+    if args.peer is not None:
+        assert script is not None
+        progress(f"the CouchDB-protocol peer: {args.ops} docs through pouchdb-server")
+        peer = run_peer(args.peer, args.ops, script)
+        print_table(
+            "sync push against the CouchDB-protocol peer", command, peer_rows(peer, script, runs)
+        )
     return 0
 
 

@@ -72,6 +72,18 @@ def test_push_benchmark_prints_throughput_copy_ratio_bytes_and_memory(postgis: s
     out = run("sync_push.py", "--ops", "200", "--batch", "50", "--big", "100")
     for label in PUSH_LABELS:
         assert label in out, out
+    assert "spatialite" not in out, out  # the default is PostGIS alone
+
+
+def test_push_benchmark_on_spatialite_prints_the_executemany_baseline_instead_of_copy() -> None:
+    out = run(
+        "sync_push.py", "--ops", "200", "--batch", "50", "--big", "100", "--database", "spatialite"
+    )
+    assert "command: python -m bench.sync_push --ops 200 --batch 50 --database spatialite" in out
+    labels = [lab.replace("COPY", "executemany INSERT") for lab in PUSH_LABELS[1:]]
+    for label in ["## sync push, spatialite", *labels]:
+        assert label in out, out
+    assert "COPY" not in out, out
 
 
 def test_pull_benchmark_prints_snapshot_change_pull_and_memory(postgis: str) -> None:
