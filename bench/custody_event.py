@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 
 import httpx
 from sqlalchemy import Engine, event, select
+from sqlmodel import col
 
 from backend.app import create_app
 from backend.auth.models import Role
@@ -66,13 +67,13 @@ def origins(engine: Engine) -> list[Origin]:
     with session_factory(engine)() as session:
         rows = session.execute(
             select(Site, Licence)
-            .join(Licence, Licence.id == Site.licence_id)
+            .join(Licence, col(Licence.id) == col(Site.licence_id))
             .where(
-                Licence.status == LicenceStatus.active,
-                Licence.valid_from <= today - timedelta(days=30),
-                Licence.valid_to >= today,
+                col(Licence.status) == LicenceStatus.active,
+                col(Licence.valid_from) <= today - timedelta(days=30),
+                col(Licence.valid_to) >= today,
             )
-            .order_by(Site.id)
+            .order_by(col(Site.id))
         ).all()
         found = []
         for site, licence in rows:
@@ -91,8 +92,8 @@ def buyer_token(server: BenchServer) -> str:
     with session_factory(server.engine)() as session:
         org = session.scalars(
             select(Organisation)
-            .where(Organisation.kind == OrganisationKind.buying_office)
-            .order_by(Organisation.id)
+            .where(col(Organisation.kind) == OrganisationKind.buying_office)
+            .order_by(col(Organisation.id))
         ).first()
         if org is None:
             raise RuntimeError("the demo seed has no buying office")
