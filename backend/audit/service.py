@@ -37,8 +37,8 @@ def record(
         action=action,
         entity_type=entity_type,
         entity_id=str(entity_id),
-        before=None if before is None else jsonable(before),
-        after=None if after is None else jsonable(after),
+        before=_plain(before),
+        after=_plain(after),
         reason=reason,
         device_time=principal.op_time if principal else None,
     )
@@ -76,14 +76,25 @@ def record_many(
                 "action": action,
                 "entity_type": entity_type,
                 "entity_id": str(entity_id),
-                "before": None if before is None else jsonable(before),
-                "after": None if after is None else jsonable(after),
+                "before": _plain(before),
+                "after": _plain(after),
                 "reason": None,
                 "device_time": p.op_time if p else None,
             }
             for p, (entity_id, before, after) in zip(who, entries, strict=True)
         ],
     )
+
+
+class Snapshot(dict[str, Any]):
+    """A row's columns as plain JSON already (`snapshot`): the audit stores it as it is.
+    Merged with another dict (`|`), it is a plain dict again, and checked again."""
+
+
+def _plain(value: dict[str, Any] | None) -> Any:
+    if value is None or isinstance(value, Snapshot):
+        return value
+    return jsonable(value)
 
 
 def snapshot(row: Any) -> dict[str, Any]:
@@ -97,4 +108,4 @@ def snapshot(row: Any) -> dict[str, Any]:
         elif hasattr(value, "geom_type"):
             value = to_geojson(value)
         values[column.key] = value
-    return dict(jsonable(values))
+    return Snapshot(jsonable(values))
