@@ -93,6 +93,9 @@ class Settings:
     # (an XYZ template such as https://tile.example.org/{z}/{x}/{y}.png).
     map_tile_url: str | None = None
     map_tile_attribution: str = ""
+    # Each server process keeps list pages it has answered (backend/api/pagecache.py) up to
+    # this many bytes (body and gzip-encoded body); 0 keeps none.
+    page_cache_bytes: int = 32 * 1024 * 1024
 
     def __post_init__(self) -> None:
         # A wrong zone name must stop the server at start, not fail a report later.
@@ -128,6 +131,7 @@ class Settings:
             "quarantine_max_ops",
             "quarantine_max_bytes",
             "max_large_bodies",
+            "page_cache_bytes",
         ):
             if env.get(name.upper()):
                 values[name] = int(env[name.upper()])
