@@ -13,8 +13,9 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -34,8 +35,10 @@ from tests.e2e.helpers import (
     free_spot,
     licence_feature,
     square,
+    unique,
 )
 from tests.e2e.test_http_framing import serving
+from tests.sync.server_helpers import Device
 
 API = "/api/v1"
 MIX = (f"{API}/sites?limit=100", f"{API}/lots?limit=100", f"{API}/miners?limit=100")
@@ -325,3 +328,30 @@ def test_lots_opened_and_consumed_elsewhere_are_seen_through_a_warm_cache(
     before, after = _stale_if_cached(api, reader, "ministry", path, consolidate)
     assert [lot["status"] for lot in before["items"]] == ["active"]
     assert [lot["status"] for lot in after["items"]] != ["active"]
+
+
+def test_a_miner_changed_through_a_sync_push_is_seen_through_a_warm_cache(
+    api: Api, reader: Instance
+) -> None:
+    with api.client("officer") as officer:
+        made = officer.post(
+            f"{API}/miners", json={"full_name": unique("Miner"), "district": HOME_DISTRICT}
+        )
+    assert made.status_code == 201, made.text
+    miner = made.json()
+    since = (datetime.fromisoformat(miner["updated_at"]) - timedelta(seconds=1)).isoformat()
+    path = f"{API}/miners?district={HOME_DISTRICT}&updated_since={quote(since)}"
+    device = Device(api, "officer")
+    new_name = unique("Renamed on a tablet")
+
+    def push() -> None:
+        op = device.op("miner", "update", miner["id"], {"full_name": new_name}, base_version=1)
+        assert [r["status"] for r in device.results(op)] == ["applied"]
+
+    try:
+        before, after = _stale_if_cached(api, reader, "ministry", path, push)
+    finally:
+        device.close()
+    names = {m["id"]: m["full_name"] for m in after["items"]}
+    assert {m["id"]: m["full_name"] for m in before["items"]}[miner["id"]] == miner["full_name"]
+    assert names[miner["id"]] == new_name
