@@ -227,7 +227,9 @@ def wait_until_up(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> No
 
 
 @contextmanager
-def server(db_url: str, workers: int | None) -> Iterator[tuple[str, int]]:
+def server(
+    db_url: str, workers: int | None, env_extra: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     with tempfile.TemporaryDirectory(prefix="bench-read-") as tmp:
         log = Path(tmp) / "server.log"
         port = free_port()
@@ -235,7 +237,7 @@ def server(db_url: str, workers: int | None) -> Iterator[tuple[str, int]]:
         cmd += ["--port", str(port), "--log-level", "warning"]
         if workers is not None:
             cmd += ["--workers", str(workers)]
-        env = {**os.environ, "DATABASE_URL": db_url}
+        env = {**os.environ, "DATABASE_URL": db_url, **(env_extra or {})}
         with log.open("wb") as sink:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
@@ -428,32 +430,43 @@ def bench_database(kind: str, args: argparse.Namespace, command: str) -> None:
     with database(kind) as db_url:
         progress(f"{kind}: migrating and seeding")
         prepare(db_url)
-        with server(db_url, args.workers) as (base_url, pid):
-            with httpx.Client(base_url=base_url, timeout=60) as c:
-                r = c.post(
-                    "/api/v1/auth/token",
-                    json={"username": "bench-ministry", "password": PASSWORD},
-                )
-                r.raise_for_status()
-                token = r.json()["access_token"]
-                c.headers["Authorization"] = f"Bearer {token}"
-                progress(f"{kind}: opening {args.lots} lots")
-                open_lots(c, db_url, args.lots)
-                for path in MIX:
-                    n = len(c.get(path).json().get("items") or c.get(path).json()["features"])
-                    progress(f"{kind}: {path} returns {n} records")
-            rss = TreeRss(pid)
-            try:
-                results = [
-                    run_rate(base_url, token, rss, "baseline /healthz", BASELINE, rates[0], 5)
-                ]
-                for rate in rates:
-                    progress(f"{kind}: {rate} requests/s for {args.seconds} s")
+        with (
+            server(db_url, args.workers) as (base_url, _),
+            httpx.Client(base_url=base_url, timeout=60) as c,
+        ):
+            r = c.post(
+                "/api/v1/auth/token",
+                json={"username": "bench-ministry", "password": PASSWORD},
+            )
+            r.raise_for_status()
+            token = r.json()["access_token"]
+            c.headers["Authorization"] = f"Bearer {token}"
+            progress(f"{kind}: opening {args.lots} lots")
+            open_lots(c, db_url, args.lots)
+            for path in MIX:
+                n = len(c.get(path).json().get("items") or c.get(path).json()["features"])
+                progress(f"{kind}: {path} returns {n} records")
+        # The same rates with the page cache on (the default) and, if asked, off: every request
+        # then computes its page, which is what a read right after a write costs.
+        caches = [("", {})] + (
+            [(" (no page cache)", {"PAGE_CACHE_BYTES": "0"})] if args.uncached else []
+        )
+        results: list[Result] = []
+        for suffix, env_extra in caches:
+            with server(db_url, args.workers, env_extra) as (base_url, pid):
+                rss = TreeRss(pid)
+                try:
                     results.append(
-                        run_rate(base_url, token, rss, "sites/lots/miners", MIX, rate, args.seconds)
+                        run_rate(base_url, token, rss, "baseline /healthz", BASELINE, rates[0], 5)
                     )
-            finally:
-                rss.stop()
+                    for rate in rates:
+                        progress(f"{kind}{suffix}: {rate} requests/s for {args.seconds} s")
+                        label = "sites/lots/miners" + suffix
+                        results.append(
+                            run_rate(base_url, token, rss, label, MIX, rate, args.seconds)
+                        )
+                finally:
+                    rss.stop()
     print_results(f"read load on {kind}", command, workers, results)
 
 
@@ -466,6 +479,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, help="server processes (default: the serve default)")
     p.add_argument("--databases", default="postgis,spatialite")
     p.add_argument("--lots", type=int, default=150)
+    p.add_argument(
+        "--uncached",
+        action="store_true",
+        help="also run every rate with the page cache off (PAGE_CACHE_BYTES=0)",
+    )
     args = p.parse_args(argv)
     command = "python -m bench.read_load " + " ".join(argv if argv is not None else sys.argv[1:])
     for kind in args.databases.split(","):
