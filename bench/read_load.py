@@ -33,8 +33,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -334,14 +335,53 @@ async def _one(client: RawClient, raw: bytes, due: float) -> float | None:
     return (time.perf_counter() - due) * 1000
 
 
+async def _write_loop(
+    base_url: str, token: str, sites: list[tuple[str, str]], per_s: float, stop: asyncio.Event
+) -> int:
+    """One lot opened every 1/per_s seconds (a produce event): each moves the change feed, so
+    every cached page is made again on its next read, in every worker."""
+    made = 0
+    headers = {"Authorization": f"Bearer {token}"}
+    start = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=TIMEOUT_S) as c:
+        while not stop.is_set():
+            site_id, miner_id = sites[made % len(sites)]
+            body = {
+                "kind": "produce",
+                "occurred_at": (utcnow() - timedelta(hours=1)).isoformat(),
+                "site_id": site_id,
+                "miner_id": miner_id,
+                "outputs": [
+                    {"tag": f"W-{uuid.uuid4().hex[:12]}", "carats": "1.000", "stone_count": 1}
+                ],
+            }
+            r = await c.post("/api/v1/lots", json=body)
+            if r.status_code != 201:
+                raise RuntimeError(f"a write failed: {r.status_code} {r.text}")
+            made += 1
+            delay = start + made / per_s - time.perf_counter()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(delay, 0.0))
+    return made
+
+
 async def _drive(
-    base_url: str, token: str, paths: tuple[str, ...], rate: int, seconds: float
+    base_url: str,
+    token: str,
+    paths: tuple[str, ...],
+    rate: int,
+    seconds: float,
+    writes: tuple[list[tuple[str, str]], float] | None = None,
 ) -> tuple[list[float | None], float]:
     client = RawClient(base_url, token)
     raws = [client.request(p) for p in paths]
+    stop = asyncio.Event()
+    writer = None
     try:
         # Warm the connections and the server's caches before the clock starts.
         await asyncio.gather(*(client.get(r) for r in raws * 4))
+        if writes is not None:
+            writer = asyncio.create_task(_write_loop(base_url, token, *writes, stop))
         total = int(rate * seconds)
         start = time.perf_counter() + 0.05
         tasks = []
@@ -354,17 +394,28 @@ async def _drive(
         results = await asyncio.gather(*tasks)
         wall = time.perf_counter() - start
     finally:
+        stop.set()
+        if writer is not None:
+            await writer
         client.close()
     return list(results), wall
 
 
 def run_rate(
-    base_url: str, token: str, rss: TreeRss, label: str, paths: tuple[str, ...], rate: int, s: float
+    base_url: str,
+    token: str,
+    rss: TreeRss,
+    label: str,
+    paths: tuple[str, ...],
+    rate: int,
+    s: float,
+    writes: tuple[list[tuple[str, str]], float] | None = None,
 ) -> Result:
     rss.reset()
     cpu = tree_cpu_seconds(rss.pid)
-    results, wall = asyncio.run(_drive(base_url, token, paths, rate, s))
-    # Includes the warm-up requests' CPU (a few per path): a slight overstatement.
+    results, wall = asyncio.run(_drive(base_url, token, paths, rate, s, writes))
+    # Includes the warm-up requests' CPU (a few per path), and the writes' if any: per read
+    # sent, so a slight overstatement.
     cpu_ms = (tree_cpu_seconds(rss.pid) - cpu) * 1000 / max(len(results), 1)
     ok = [r for r in results if r is not None]
     return Result(label, rate, len(results), ok, len(results) - len(ok), wall, rss.peak(), cpu_ms)
@@ -448,9 +499,10 @@ def bench_database(kind: str, args: argparse.Namespace, command: str) -> None:
                 progress(f"{kind}: {path} returns {n} records")
         # The same rates with the page cache on (the default) and, if asked, off: every request
         # then computes its page, which is what a read right after a write costs.
-        caches = [("", {})] + (
-            [(" (no page cache)", {"PAGE_CACHE_BYTES": "0"})] if args.uncached else []
-        )
+        caches: list[tuple[str, dict[str, str]]] = [("", {})]
+        if args.uncached:
+            caches.append((" (no page cache)", {"PAGE_CACHE_BYTES": "0"}))
+        sites = producing_sites(db_url)
         results: list[Result] = []
         for suffix, env_extra in caches:
             with server(db_url, args.workers, env_extra) as (base_url, pid):
@@ -465,6 +517,15 @@ def bench_database(kind: str, args: argparse.Namespace, command: str) -> None:
                         results.append(
                             run_rate(base_url, token, rss, label, MIX, rate, args.seconds)
                         )
+                        if args.writes and not suffix:
+                            progress(f"{kind}: {rate} requests/s, {args.writes} writes/s")
+                            label = f"sites/lots/miners + {args.writes:g} writes/s"
+                            writes = (sites, args.writes)
+                            results.append(
+                                run_rate(
+                                    base_url, token, rss, label, MIX, rate, args.seconds, writes
+                                )
+                            )
                 finally:
                     rss.stop()
     print_results(f"read load on {kind}", command, workers, results)
@@ -479,6 +540,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, help="server processes (default: the serve default)")
     p.add_argument("--databases", default="postgis,spatialite")
     p.add_argument("--lots", type=int, default=150)
+    p.add_argument(
+        "--writes",
+        type=float,
+        default=0.0,
+        help="also run each rate with this many lots opened per second meanwhile (cache on)",
+    )
     p.add_argument(
         "--uncached",
         action="store_true",
