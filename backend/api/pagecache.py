@@ -38,6 +38,9 @@ GZIP_MIN_SIZE = 1024
 GZIP_LEVEL = 6
 
 Validator = Callable[[Session], int]
+# A reader waiting for another request to make the same page waits this long at most, then
+# makes it itself.
+FOLLOW_WAIT_S = 5.0
 
 
 def gzip_encode(body: bytes) -> bytes:
@@ -83,6 +86,8 @@ class PageCache:
         self._entries: OrderedDict[tuple[Hashable, ...], Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        # Pages being made now: (validator, set when done), so concurrent misses make one.
+        self._making: dict[tuple[Hashable, ...], tuple[int, threading.Event]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -100,21 +105,53 @@ class PageCache:
         principal: Principal,
         compute: Callable[[], Response],
     ) -> Response:
-        """The stored page if the data is unchanged since it was made, else `compute()`'s."""
+        """The stored page if the data is unchanged since it was made, else `compute()`'s.
+
+        Right after a write, every reader of a page misses at once; one of them makes it and
+        the others (same page, same validator) wait for it rather than make it again.
+        """
         key = scope_key(request, principal)
         current = self.validator(session)
         gzip = accepts_gzip(request)
         entry = self._get(key, current)
         if entry is not None:
-            self.hits += 1
             return self._answer(entry, gzip)
-        self.misses += 1
-        response = compute()
-        entry = self._entry_of(response, current)
-        if entry is None:
-            return response
-        self._put(key, entry)
-        return self._answer(entry, gzip)
+        leader, done = self._claim(key, current)
+        if not leader:
+            done.wait(FOLLOW_WAIT_S)
+            entry = self._get(key, current)
+            if entry is not None:
+                return self._answer(entry, gzip)
+        try:
+            with self._lock:
+                self.misses += 1
+            response = compute()
+            entry = self._entry_of(response, current)
+            if entry is None:
+                return response
+            self._put(key, entry)
+            return self._answer(entry, gzip)
+        finally:
+            if leader:
+                self._release(key, current, done)
+
+    def _claim(self, key: tuple[Hashable, ...], validator: int) -> tuple[bool, threading.Event]:
+        """(True, event) if this request makes the page; (False, event to wait on) if another
+        request is making the same page for the same validator already."""
+        with self._lock:
+            running = self._making.get(key)
+            if running is not None and running[0] == validator:
+                return False, running[1]
+            done = threading.Event()
+            if running is None or running[0] < validator:
+                self._making[key] = (validator, done)
+            return True, done
+
+    def _release(self, key: tuple[Hashable, ...], validator: int, done: threading.Event) -> None:
+        with self._lock:
+            if self._making.get(key) == (validator, done):
+                del self._making[key]
+        done.set()
 
     @staticmethod
     def _entry_of(response: Response, validator: int) -> Entry | None:
@@ -151,6 +188,7 @@ class PageCache:
                     self._drop(key)
                 return None
             self._entries.move_to_end(key)
+            self.hits += 1
             return entry
 
     def _put(self, key: tuple[Hashable, ...], entry: Entry) -> None:

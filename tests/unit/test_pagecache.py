@@ -4,6 +4,7 @@ an older page over a newer one, and nothing but plain 200 answers stored."""
 from __future__ import annotations
 
 import gzip
+import threading
 import uuid
 from typing import Any
 
@@ -138,3 +139,42 @@ def test_readers_of_another_scope_have_their_own_entries() -> None:
     assert len(cache) == 3
     out = cache.serve(None, request("/s", accept="identity"), other, lambda: page(2, "?"))  # type: ignore[arg-type]
     assert b"YY" in out.body
+
+
+def test_readers_missing_the_same_page_at_once_make_it_once() -> None:
+    """The second reader arrives while the first is making the page, and waits for it."""
+    claimed = threading.Event()
+
+    class Watched(PageCache):
+        def _claim(self, key: Any, validator: int) -> tuple[bool, threading.Event]:
+            out = super()._claim(key, validator)
+            if not out[0]:
+                claimed.set()  # the follower is about to wait for the leader
+            return out
+
+    cache = Watched(1 << 20, Feed())
+    made: list[str] = []
+
+    def leader_page() -> Response:
+        made.append("leader")
+        assert claimed.wait(10), "the second reader never arrived"
+        return page(3, "L")
+
+    def follower_page() -> Response:
+        made.append("follower")
+        return page(3, "F")
+
+    answers: list[Response] = []
+    first = threading.Thread(
+        target=lambda: answers.append(
+            cache.serve(None, request("/a", accept="identity"), READER, leader_page)  # type: ignore[arg-type]
+        )
+    )
+    first.start()
+    while not made:  # the leader has claimed the page and is making it
+        threading.Event().wait(0.001)
+    second = cache.serve(None, request("/a", accept="identity"), READER, follower_page)  # type: ignore[arg-type]
+    first.join()
+    assert made == ["leader"]
+    assert second.body == answers[0].body and b"LLL" in second.body
+    assert (cache.hits, cache.misses) == (1, 1)
