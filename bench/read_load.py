@@ -2,6 +2,7 @@
 
     python -m bench.read_load [--rates 50,100,200,300] [--seconds 10] [--workers N]
                               [--databases postgis,spatialite] [--lots 150]
+                              [--writes N] [--uncached]
 
 For each database: a throwaway one (a fresh PostGIS database on `TEST_POSTGIS_URL`, or a
 SpatiaLite file in a temporary directory), migrated, with the demo country (633 miners, 134
@@ -14,6 +15,12 @@ it would in the field. A request's latency runs from its scheduled time to the e
 response body, so time spent waiting for a free connection counts too (no coordinated
 omission). The mix is pages of 100 sites, lots and miners in turn, read by a ministry user.
 A baseline at the first rate is `/healthz` (one `SELECT 1`), measured in the same run.
+
+Each worker keeps the pages it answered (backend/api/pagecache.py) while the change feed stands
+still, so an all-read mix is served almost wholly from the cache. `--writes N` runs each rate
+again with N lots opened per second meanwhile (every write makes every page again on its next
+read in each worker); `--uncached` runs each rate again with the cache off, which is what every
+read would cost if each followed a write.
 
 Each row prints p50/p95/p99, errors (anything but 200, or no answer within 10 s) and the peak
 resident memory of the server's processes (the supervisor and its workers, summed, sampled
