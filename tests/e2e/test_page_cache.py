@@ -32,6 +32,7 @@ from tests.e2e.helpers import (
     bbox_around,
     create_mining_licence,
     create_site,
+    feature,
     free_spot,
     licence_feature,
     square,
@@ -225,7 +226,7 @@ def test_a_buyer_never_gets_the_ministry_view_of_miners(api: Api, reader: Instan
 # --- a write in another process is seen by the next read ----------------------------------------
 
 
-def _stale_if_cached(
+def _before_and_after(
     api: Api, reader: Instance, who: str, path: str, write: Callable[[], None]
 ) -> tuple[Json, Json]:
     """The page before (served warm from the cache) and after a write by the other server."""
@@ -244,12 +245,11 @@ def test_a_site_renamed_through_rest_elsewhere_is_seen_through_a_warm_cache(
         new_name = f"renamed-{uuid.uuid4().hex[:8]}"
 
         def rename() -> None:
-            body = {"type": "Feature", "geometry": None, "properties": {"version": 1}}
-            body["properties"]["name"] = new_name
+            body = feature(None, {"version": 1, "name": new_name})
             r = officer.patch(f"{API}/sites/{site['id']}", json=body)
             assert r.status_code == 200, r.text
 
-        before, after = _stale_if_cached(api, reader, "officer", path, rename)
+        before, after = _before_and_after(api, reader, "officer", path, rename)
     names = {f["id"]: f["properties"]["name"] for f in after["features"]}
     assert before["features"][0]["properties"]["name"] == site["properties"]["name"]
     assert names[site["id"]] == new_name
@@ -265,7 +265,7 @@ def test_a_site_deleted_elsewhere_leaves_a_warm_page(api: Api, reader: Instance)
             r = officer.delete(f"{API}/sites/{site['id']}", params={"version": 1})
             assert r.status_code == 200, r.text
 
-        before, after = _stale_if_cached(api, reader, "officer", path, delete)
+        before, after = _before_and_after(api, reader, "officer", path, delete)
     assert [f["id"] for f in before["features"]] == [site["id"]]
     assert after["features"] == []
 
@@ -293,7 +293,7 @@ def test_a_licence_issued_elsewhere_shows_on_its_holders_warm_miners_page(
             issued.append(r.json()["properties"]["number"])
 
         issued: list[str] = []
-        before, after = _stale_if_cached(api, reader, "ministry", path, issue_another)
+        before, after = _before_and_after(api, reader, "ministry", path, issue_another)
     assert [m["licence_numbers"] for m in before["items"]] == [[number]]
     assert [m["licence_numbers"] for m in after["items"]] == [sorted([number, *issued])]
 
@@ -305,7 +305,7 @@ def test_lots_opened_and_consumed_elsewhere_are_seen_through_a_warm_cache(
     path = f"{API}/lots?tag={tag}"
 
     opened: list[Json] = []
-    before, after = _stale_if_cached(
+    before, after = _before_and_after(
         api, reader, "ministry", path, lambda: opened.append(_purchase(api, origin, tag))
     )
     assert before["items"] == []
@@ -325,7 +325,7 @@ def test_lots_opened_and_consumed_elsewhere_are_seen_through_a_warm_cache(
             r = c.post(f"{API}/custody-events", json=body)
         assert r.status_code == 201, r.text
 
-    before, after = _stale_if_cached(api, reader, "ministry", path, consolidate)
+    before, after = _before_and_after(api, reader, "ministry", path, consolidate)
     assert [lot["status"] for lot in before["items"]] == ["active"]
     assert [lot["status"] for lot in after["items"]] != ["active"]
 
@@ -349,7 +349,7 @@ def test_a_miner_changed_through_a_sync_push_is_seen_through_a_warm_cache(
         assert [r["status"] for r in device.results(op)] == ["applied"]
 
     try:
-        before, after = _stale_if_cached(api, reader, "ministry", path, push)
+        before, after = _before_and_after(api, reader, "ministry", path, push)
     finally:
         device.close()
     names = {m["id"]: m["full_name"] for m in after["items"]}
