@@ -26,11 +26,12 @@ from backend.api.pagecache import PageCache
 from backend.app import create_app
 from backend.clock import utcnow
 from backend.settings import Settings
-from tests.e2e.conftest import Api, free_port
+from tests.e2e.conftest import PASSWORD, Api, free_port
 from tests.e2e.helpers import (
     HOME_DISTRICT,
     bbox_around,
     create_mining_licence,
+    create_organisation,
     create_site,
     feature,
     free_spot,
@@ -355,3 +356,32 @@ def test_a_miner_changed_through_a_sync_push_is_seen_through_a_warm_cache(
     names = {m["id"]: m["full_name"] for m in after["items"]}
     assert {m["id"]: m["full_name"] for m in before["items"]}[miner["id"]] == miner["full_name"]
     assert names[miner["id"]] == new_name
+
+
+def test_buyers_of_two_organisations_never_get_each_others_lots(
+    api: Api, reader: Instance, origin: Json
+) -> None:
+    """Same role, same URL: only the organisation tells the two pages apart."""
+    with api.client("admin") as admin:
+        office = create_organisation(admin)
+        name = unique("buyer").lower()
+        r = admin.post(
+            f"{API}/users",
+            json={
+                "username": name,
+                "password": PASSWORD,
+                "role": "buyer",
+                "organisation_id": office["id"],
+            },
+        )
+        assert r.status_code == 201, r.text
+    with httpx.Client(base_url=api.base_url) as c:
+        login = c.post(f"{API}/auth/token", json={"username": name, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    api.tokens["other_buyer"] = login.json()["access_token"]
+    _purchase(api, origin, f"PC-{uuid.uuid4().hex[:8]}")  # a lot of the first buyer's office
+    path = f"{API}/lots?limit=1000"
+    for _ in range(2):
+        mine = _cached(api, reader, "buyer", path)["items"]
+        theirs = _cached(api, reader, "other_buyer", path)["items"]
+        assert mine and theirs == []
