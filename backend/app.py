@@ -20,6 +20,7 @@ from backend import __doc__ as product
 from backend import schema
 from backend.api import openapi
 from backend.api.jsonio import JSON, problem_response
+from backend.api.pagecache import GZIP_LEVEL, GZIP_MIN_SIZE, PageCache
 from backend.api.routing import Endpoint, starlette_route
 from backend.audit.routes import router as audit_router
 from backend.auth.routes import authenticate
@@ -35,6 +36,7 @@ from backend.insight.routes import router as insight_router
 from backend.ogc.routes import router as ogc_router
 from backend.registry.routes import router as registry_router
 from backend.settings import Settings
+from backend.sync.feed import position as feed_position
 from backend.sync.routes import engine_for
 from backend.sync.routes import router as sync_router
 from backend.web import pages
@@ -146,11 +148,14 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
         yield
         engine.dispose()
 
+    page_cache = (
+        PageCache(settings.page_cache_bytes, feed_position) if settings.page_cache_bytes else None
+    )
     routes: list[Any] = [
         Route("/", index),
         Route("/healthz", healthz),
         Route("/openapi.json", openapi_json),
-        *[starlette_route(e, authenticate) for e in endpoints()],
+        *[starlette_route(e, authenticate, page_cache) for e in endpoints()],
         *pages.routes(),
     ]
     app = Starlette(
@@ -158,7 +163,9 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
         # Devices pay for every byte over the air: answers over 1 KiB leave gzip-compressed.
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)],
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=GZIP_MIN_SIZE, compresslevel=GZIP_LEVEL)
+        ],
     )
     app.state.settings = settings
     app.state.web = make_web(settings)
@@ -167,4 +174,5 @@ def create_app(settings: Settings, *, check_schema: bool = True) -> Starlette:
     app.state.read_sessions = reader_factory(engine)
     app.state.sync_engine = engine_for(settings)
     app.state.keyring = keyring
+    app.state.page_cache = page_cache
     return app

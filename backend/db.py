@@ -21,6 +21,12 @@ READ_ONLY = "alluvial_read_only"
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     """An engine for the URL: psycopg 3 for PostgreSQL, sqlean + SpatiaLite for SQLite."""
     url = make_url(settings.database_url)
+    if "poolclass" not in kwargs:
+        kwargs = {
+            "pool_size": settings.db_pool_size,
+            "max_overflow": settings.db_max_overflow,
+            **kwargs,
+        }
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,15 @@ class Settings:
     # (an XYZ template such as https://tile.example.org/{z}/{x}/{y}.png).
     map_tile_url: str | None = None
     map_tile_attribution: str = ""
+    # Each server process keeps list pages it has answered (backend/api/pagecache.py) up to
+    # this many bytes (body and gzip-encoded body); 0 keeps none.
+    page_cache_bytes: int = 32 * 1024 * 1024
+    # Database connections each server process keeps open, and how many more it may open at
+    # busy moments. Those extra ones are opened for one request and closed after it, which
+    # costs more than a page read (a PostgreSQL backend, or SpatiaLite loaded); SQLAlchemy's
+    # default of 5 kept made that the common case at 80 page reads/s.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
 
     def __post_init__(self) -> None:
         # A wrong zone name must stop the server at start, not fail a report later.
@@ -128,6 +137,9 @@ class Settings:
             "quarantine_max_ops",
             "quarantine_max_bytes",
             "max_large_bodies",
+            "page_cache_bytes",
+            "db_pool_size",
+            "db_max_overflow",
         ):
             if env.get(name.upper()):
                 values[name] = int(env[name.upper()])

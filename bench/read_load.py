@@ -2,6 +2,7 @@
 
     python -m bench.read_load [--rates 50,100,200,300] [--seconds 10] [--workers N]
                               [--databases postgis,spatialite] [--lots 150]
+                              [--writes N] [--uncached]
 
 For each database: a throwaway one (a fresh PostGIS database on `TEST_POSTGIS_URL`, or a
 SpatiaLite file in a temporary directory), migrated, with the demo country (633 miners, 134
@@ -14,6 +15,12 @@ it would in the field. A request's latency runs from its scheduled time to the e
 response body, so time spent waiting for a free connection counts too (no coordinated
 omission). The mix is pages of 100 sites, lots and miners in turn, read by a ministry user.
 A baseline at the first rate is `/healthz` (one `SELECT 1`), measured in the same run.
+
+Each worker keeps the pages it answered (backend/api/pagecache.py) while the change feed stands
+still, so an all-read mix is served almost wholly from the cache. `--writes N` runs each rate
+again with N lots opened per second meanwhile (every write makes every page again on its next
+read in each worker); `--uncached` runs each rate again with the cache off, which is what every
+read would cost if each followed a write.
 
 Each row prints p50/p95/p99, errors (anything but 200, or no answer within 10 s) and the peak
 resident memory of the server's processes (the supervisor and its workers, summed, sampled
@@ -33,8 +40,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -227,7 +235,9 @@ def wait_until_up(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> No
 
 
 @contextmanager
-def server(db_url: str, workers: int | None) -> Iterator[tuple[str, int]]:
+def server(
+    db_url: str, workers: int | None, env_extra: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     with tempfile.TemporaryDirectory(prefix="bench-read-") as tmp:
         log = Path(tmp) / "server.log"
         port = free_port()
@@ -235,7 +245,7 @@ def server(db_url: str, workers: int | None) -> Iterator[tuple[str, int]]:
         cmd += ["--port", str(port), "--log-level", "warning"]
         if workers is not None:
             cmd += ["--workers", str(workers)]
-        env = {**os.environ, "DATABASE_URL": db_url}
+        env = {**os.environ, "DATABASE_URL": db_url, **(env_extra or {})}
         with log.open("wb") as sink:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
@@ -332,14 +342,53 @@ async def _one(client: RawClient, raw: bytes, due: float) -> float | None:
     return (time.perf_counter() - due) * 1000
 
 
+async def _write_loop(
+    base_url: str, token: str, sites: list[tuple[str, str]], per_s: float, stop: asyncio.Event
+) -> int:
+    """One lot opened every 1/per_s seconds (a produce event): each moves the change feed, so
+    every cached page is made again on its next read, in every worker."""
+    made = 0
+    headers = {"Authorization": f"Bearer {token}"}
+    start = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=TIMEOUT_S) as c:
+        while not stop.is_set():
+            site_id, miner_id = sites[made % len(sites)]
+            body = {
+                "kind": "produce",
+                "occurred_at": (utcnow() - timedelta(hours=1)).isoformat(),
+                "site_id": site_id,
+                "miner_id": miner_id,
+                "outputs": [
+                    {"tag": f"W-{uuid.uuid4().hex[:12]}", "carats": "1.000", "stone_count": 1}
+                ],
+            }
+            r = await c.post("/api/v1/lots", json=body)
+            if r.status_code != 201:
+                raise RuntimeError(f"a write failed: {r.status_code} {r.text}")
+            made += 1
+            delay = start + made / per_s - time.perf_counter()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(delay, 0.0))
+    return made
+
+
 async def _drive(
-    base_url: str, token: str, paths: tuple[str, ...], rate: int, seconds: float
+    base_url: str,
+    token: str,
+    paths: tuple[str, ...],
+    rate: int,
+    seconds: float,
+    writes: tuple[list[tuple[str, str]], float] | None = None,
 ) -> tuple[list[float | None], float]:
     client = RawClient(base_url, token)
     raws = [client.request(p) for p in paths]
+    stop = asyncio.Event()
+    writer = None
     try:
         # Warm the connections and the server's caches before the clock starts.
         await asyncio.gather(*(client.get(r) for r in raws * 4))
+        if writes is not None:
+            writer = asyncio.create_task(_write_loop(base_url, token, *writes, stop))
         total = int(rate * seconds)
         start = time.perf_counter() + 0.05
         tasks = []
@@ -352,17 +401,28 @@ async def _drive(
         results = await asyncio.gather(*tasks)
         wall = time.perf_counter() - start
     finally:
+        stop.set()
+        if writer is not None:
+            await writer
         client.close()
     return list(results), wall
 
 
 def run_rate(
-    base_url: str, token: str, rss: TreeRss, label: str, paths: tuple[str, ...], rate: int, s: float
+    base_url: str,
+    token: str,
+    rss: TreeRss,
+    label: str,
+    paths: tuple[str, ...],
+    rate: int,
+    s: float,
+    writes: tuple[list[tuple[str, str]], float] | None = None,
 ) -> Result:
     rss.reset()
     cpu = tree_cpu_seconds(rss.pid)
-    results, wall = asyncio.run(_drive(base_url, token, paths, rate, s))
-    # Includes the warm-up requests' CPU (a few per path): a slight overstatement.
+    results, wall = asyncio.run(_drive(base_url, token, paths, rate, s, writes))
+    # Includes the warm-up requests' CPU (a few per path), and the writes' if any: per read
+    # sent, so a slight overstatement.
     cpu_ms = (tree_cpu_seconds(rss.pid) - cpu) * 1000 / max(len(results), 1)
     ok = [r for r in results if r is not None]
     return Result(label, rate, len(results), ok, len(results) - len(ok), wall, rss.peak(), cpu_ms)
@@ -428,32 +488,53 @@ def bench_database(kind: str, args: argparse.Namespace, command: str) -> None:
     with database(kind) as db_url:
         progress(f"{kind}: migrating and seeding")
         prepare(db_url)
-        with server(db_url, args.workers) as (base_url, pid):
-            with httpx.Client(base_url=base_url, timeout=60) as c:
-                r = c.post(
-                    "/api/v1/auth/token",
-                    json={"username": "bench-ministry", "password": PASSWORD},
-                )
-                r.raise_for_status()
-                token = r.json()["access_token"]
-                c.headers["Authorization"] = f"Bearer {token}"
-                progress(f"{kind}: opening {args.lots} lots")
-                open_lots(c, db_url, args.lots)
-                for path in MIX:
-                    n = len(c.get(path).json().get("items") or c.get(path).json()["features"])
-                    progress(f"{kind}: {path} returns {n} records")
-            rss = TreeRss(pid)
-            try:
-                results = [
-                    run_rate(base_url, token, rss, "baseline /healthz", BASELINE, rates[0], 5)
-                ]
-                for rate in rates:
-                    progress(f"{kind}: {rate} requests/s for {args.seconds} s")
+        with (
+            server(db_url, args.workers) as (base_url, _),
+            httpx.Client(base_url=base_url, timeout=60) as c,
+        ):
+            r = c.post(
+                "/api/v1/auth/token",
+                json={"username": "bench-ministry", "password": PASSWORD},
+            )
+            r.raise_for_status()
+            token = r.json()["access_token"]
+            c.headers["Authorization"] = f"Bearer {token}"
+            progress(f"{kind}: opening {args.lots} lots")
+            open_lots(c, db_url, args.lots)
+            for path in MIX:
+                n = len(c.get(path).json().get("items") or c.get(path).json()["features"])
+                progress(f"{kind}: {path} returns {n} records")
+        # The same rates with the page cache on (the default) and, if asked, off: every request
+        # then computes its page, which is what a read right after a write costs.
+        caches: list[tuple[str, dict[str, str]]] = [("", {})]
+        if args.uncached:
+            caches.append((" (no page cache)", {"PAGE_CACHE_BYTES": "0"}))
+        sites = producing_sites(db_url)
+        results: list[Result] = []
+        for suffix, env_extra in caches:
+            with server(db_url, args.workers, env_extra) as (base_url, pid):
+                rss = TreeRss(pid)
+                try:
                     results.append(
-                        run_rate(base_url, token, rss, "sites/lots/miners", MIX, rate, args.seconds)
+                        run_rate(base_url, token, rss, "baseline /healthz", BASELINE, rates[0], 5)
                     )
-            finally:
-                rss.stop()
+                    for rate in rates:
+                        progress(f"{kind}{suffix}: {rate} requests/s for {args.seconds} s")
+                        label = "sites/lots/miners" + suffix
+                        results.append(
+                            run_rate(base_url, token, rss, label, MIX, rate, args.seconds)
+                        )
+                        if args.writes and not suffix:
+                            progress(f"{kind}: {rate} requests/s, {args.writes} writes/s")
+                            label = f"sites/lots/miners + {args.writes:g} writes/s"
+                            writes = (sites, args.writes)
+                            results.append(
+                                run_rate(
+                                    base_url, token, rss, label, MIX, rate, args.seconds, writes
+                                )
+                            )
+                finally:
+                    rss.stop()
     print_results(f"read load on {kind}", command, workers, results)
 
 
@@ -466,6 +547,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, help="server processes (default: the serve default)")
     p.add_argument("--databases", default="postgis,spatialite")
     p.add_argument("--lots", type=int, default=150)
+    p.add_argument(
+        "--writes",
+        type=float,
+        default=0.0,
+        help="also run each rate with this many lots opened per second meanwhile (cache on)",
+    )
+    p.add_argument(
+        "--uncached",
+        action="store_true",
+        help="also run every rate with the page cache off (PAGE_CACHE_BYTES=0)",
+    )
     args = p.parse_args(argv)
     command = "python -m bench.read_load " + " ".join(argv if argv is not None else sys.argv[1:])
     for kind in args.databases.split(","):

@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from backend.api.bodies import comma_ceiling, inflate, parse_json
 from backend.api.jsonio import problem_response
+from backend.api.pagecache import PageCache
 from backend.api.params import check_query
 from backend.auth.principal import Principal
 from backend.errors import (
@@ -137,6 +138,9 @@ class Endpoint:
     large_body: bool = False
     # The array (a JSON pointer) whose items the handler answers one by one; see api.bodies.
     per_item: str | None = None
+    # A list page whose bytes follow from the data, the URL and the reader's scope alone (no
+    # clock, no other header): served from the process's page cache while the feed stands still.
+    cached: bool = False
 
 
 class Router:
@@ -203,7 +207,9 @@ def large_body_gate(request: Request) -> asyncio.Semaphore:
 Authenticator = Callable[[Session, Request], Principal]
 
 
-def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
+def starlette_route(
+    endpoint: Endpoint, authenticate: Authenticator, cache: PageCache | None = None
+) -> Route:
     has_body = endpoint.method in ("POST", "PUT", "PATCH")
     # Reads never take SQLite's write lock (backend.db.reader_factory).
     sessions = "read_sessions" if endpoint.method in ("GET", "HEAD") else "sessions"
@@ -224,6 +230,8 @@ def starlette_route(endpoint: Endpoint, authenticate: Authenticator) -> Route:
             ctx = Context(
                 request=request, body=body, session=session, principal=principal, settings=settings
             )
+            if endpoint.cached and cache is not None and principal is not None:
+                return cache.serve(session, request, principal, lambda: endpoint.handler(ctx))
             return endpoint.handler(ctx)
         except BaseException:
             session.rollback()

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -52,37 +52,54 @@ def issue_token(
     return secret, token, user
 
 
+# One round trip: the token, its user and the user's live districts (one row per district, or
+# one row with none), since every authenticated request pays for this lookup. Columns, not ORM
+# instances, and the statement built once: nothing here is written back.
+_PRINCIPAL_ROWS = (
+    select(
+        col(Token.id),
+        col(Token.revoked_at),
+        col(Token.expires_at),
+        col(Token.device_id),
+        col(Token.device_credential),
+        col(User.id),
+        col(User.username),
+        col(User.role),
+        col(User.active),
+        col(User.organisation_id),
+        col(UserDistrict.district_code),
+    )
+    .join(User, col(User.id) == col(Token.user_id))
+    .outerjoin(
+        UserDistrict,
+        (col(UserDistrict.user_id) == col(User.id)) & col(UserDistrict.revoked_at).is_(None),
+    )
+    .where(col(Token.token_hash) == bindparam("token_hash"))
+)
+
+
 def principal_for(*, session: Session, secret: str, device_id: str | None = None) -> Principal:
-    # One round trip: the token, its user and the user's live districts (one row per district,
-    # or one row with none), since every authenticated request pays for this lookup.
-    rows = session.execute(
-        select(Token, User, col(UserDistrict.district_code))
-        .join(User, col(User.id) == col(Token.user_id))
-        .outerjoin(
-            UserDistrict,
-            (col(UserDistrict.user_id) == col(User.id)) & col(UserDistrict.revoked_at).is_(None),
-        )
-        .where(col(Token.token_hash) == digest(secret))
-    ).all()
+    rows = session.execute(_PRINCIPAL_ROWS, {"token_hash": digest(secret)}).all()
     if not rows:
         raise Unauthenticated("the bearer token is not known")
-    token, user, _ = rows[0]
+    (token_id, revoked_at, expires_at, token_device, device_credential) = rows[0][:5]
+    (user_id, username, role, active, organisation_id) = rows[0][5:10]
     now = utcnow()
-    if token.revoked_at is not None:
+    if revoked_at is not None:
         raise Unauthenticated("the bearer token was revoked")
-    if token.expires_at <= now:
+    if expires_at <= now:
         raise Unauthenticated("the bearer token has expired; request a new one")
-    if not user.active:
+    if not active:
         raise Unauthenticated("the account is disabled")
     return Principal(
-        user_id=user.id,
-        username=user.username,
-        role=Role(user.role),
-        districts=frozenset(code for _, _, code in rows if code is not None),
-        organisation_id=user.organisation_id,
-        device_id=token.device_id or device_id,
-        token_id=token.id,
-        device_credential=token.device_credential,
+        user_id=user_id,
+        username=username,
+        role=Role(role),
+        districts=frozenset(row[10] for row in rows if row[10] is not None),
+        organisation_id=organisation_id,
+        device_id=token_device or device_id,
+        token_id=token_id,
+        device_credential=device_credential,
     )
 
 

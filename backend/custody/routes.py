@@ -82,6 +82,7 @@ def _event_out(ctx: Context, event: CustodyEvent) -> dict[str, object]:
     "GET",
     API + "/lots",
     "List lots (buyers and exporters: their own; donors: none)",
+    cached=True,
     response=LotsPublic,
     query=(
         _enum("status", LotStatus),

@@ -288,6 +288,7 @@ def _miner_out(ctx: Context, rows: list[Miner]) -> list[dict[str, Any]]:
     "GET",
     API + "/miners",
     "List miners (buyers see name and licence numbers only; donors nothing)",
+    cached=True,
     response=MinersPublic,
     query=(
         QueryParam("licence_number", "the miner holding this licence (how a buyer finds a seller)"),
@@ -548,6 +549,7 @@ def licence_history(ctx: Context) -> Response:
     "GET",
     API + "/sites",
     "List mining sites",
+    cached=True,
     response=SiteProperties,
     shape="collection",
     geometry=GEOMETRY_TYPES["site"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend import changes
@@ -18,6 +19,7 @@ from backend.changes import Change
 from backend.registry.syncable import FULL_VIEW, flat
 from offline_sync.protocol import ChangeKind
 from offline_sync.server import feed
+from offline_sync.server.tables import SyncChange
 
 __all__ = ["FULL_VIEW", "flat", "publish_changes", "record_data"]
 
@@ -83,6 +85,15 @@ def publish_changes(session: Session, batch: list[Change]) -> None:
     feed.publish_many(session, moved)
     if new:
         feed.publish_new(session, new)
+
+
+_LAST_SEQ = select(func.max(SyncChange.seq))  # the primary key's last entry: one index probe
+
+
+def position(session: Session) -> int:
+    """The feed's last position. Every commit that publishes moves it on, in commit order, so
+    it is the validator of pages cached by readers (`backend.api.pagecache`)."""
+    return int(session.connection().execute(_LAST_SEQ).scalar() or 0)
 
 
 changes.subscribe(publish_changes)
