@@ -49,6 +49,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import select
+from sqlmodel import col
 
 from backend import schema
 from backend.auth.models import Role
@@ -102,16 +103,16 @@ def producing_sites(db_url: str) -> list[tuple[str, str]]:
     try:
         with session_factory(engine)() as session:
             rows = session.execute(
-                select(Site.id, Licence.holder_miner_id)
-                .join(Licence, Licence.id == Site.licence_id)
+                select(col(Site.id), col(Licence.holder_miner_id))
+                .join(Licence, col(Licence.id) == col(Site.licence_id))
                 .where(
-                    Licence.kind == LicenceKind.artisanal_mining,
-                    Licence.status == LicenceStatus.active,
-                    Licence.valid_from <= today - timedelta(days=30),
-                    Licence.valid_to >= today,
-                    Licence.holder_miner_id.is_not(None),  # type: ignore[union-attr]
+                    col(Licence.kind) == LicenceKind.artisanal_mining,
+                    col(Licence.status) == LicenceStatus.active,
+                    col(Licence.valid_from) <= today - timedelta(days=30),
+                    col(Licence.valid_to) >= today,
+                    col(Licence.holder_miner_id).is_not(None),
                 )
-                .order_by(Site.id)
+                .order_by(col(Site.id))
             ).all()
     finally:
         engine.dispose()
