@@ -292,18 +292,37 @@ class BenchServer:
         return Device(device_id=body["device_id"], token=body["device_token"])
 
 
-def _wait_until_up(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
+def wait_until_up(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    *,
+    seconds: float = 60,
+    what: str = "server",
+    error: type[Exception] = RuntimeError,
+) -> None:
+    """Poll `url` until it answers 200; `error` if the process exits first or time runs out."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()}")
+            raise error(f"{what} exited with {proc.returncode}: {log.read_text()}")
         try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise RuntimeError("server did not answer /healthz within 60 s")
+    raise error(f"{what} did not answer {url} within {seconds:.0f} s")
+
+
+def stop(proc: subprocess.Popen[bytes], seconds: float = 15) -> None:
+    """Terminate a process we started; kill it if it has not ended within `seconds`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _users(engine: Engine) -> uuid.UUID:
@@ -366,7 +385,7 @@ def bench_server(
             monitor: ServerRssMonitor | None = None
             try:
                 url = f"http://127.0.0.1:{port}"
-                _wait_until_up(url, proc, log)
+                wait_until_up(url + "/healthz", proc, log)
                 monitor = ServerRssMonitor(proc.pid)
                 server = BenchServer(
                     base_url=url,
@@ -390,12 +409,7 @@ def bench_server(
             finally:
                 if monitor is not None:
                     monitor.stop()
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
             errors = log.read_text()
             if "Traceback" in errors:
                 raise RuntimeError(f"the server logged an error:\n{errors[-4000:]}")

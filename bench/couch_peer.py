@@ -17,13 +17,10 @@ import os
 import re
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from bench.common import ROOT, free_port
+from bench.common import ROOT, free_port, stop, wait_until_up
 
 SCRIPT_NAME = "pouchdb-replicate.js"
 # Where the peer's script is kept, beside the repository (the issue points there).
@@ -88,20 +85,6 @@ def server_binary(directory: Path) -> Path:
     return binary
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise PeerError(f"pouchdb-server exited with {proc.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise PeerError("pouchdb-server did not answer within 60 s")
-
-
 def run_peer(directory: Path, docs: int, replicate: Path) -> PeerRun:
     """Replicate `docs` documents into a fresh pouchdb-server on loopback; the parsed figure."""
     directory = directory.resolve()
@@ -122,7 +105,7 @@ def run_peer(directory: Path, docs: int, replicate: Path) -> PeerRun:
             )
         try:
             base = f"http://127.0.0.1:{port}"
-            _wait_until_up(base + "/", server, log)
+            wait_until_up(base + "/", server, log, what="pouchdb-server", error=PeerError)
             env = {
                 **os.environ,
                 "NODE_PATH": str(directory / "node_modules"),
@@ -137,12 +120,7 @@ def run_peer(directory: Path, docs: int, replicate: Path) -> PeerRun:
                 timeout=900,
             )
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server)
     if done.returncode != 0:
         raise PeerError(f"{replicate.name} exited with {done.returncode}: {done.stderr[-2000:]}")
     run = parse_replicate_output(done.stdout)

@@ -37,11 +37,12 @@ from bench.common import (
     PASSWORD,
     ROOT,
     RssMonitor,
-    _wait_until_up,
     free_port,
     fresh_postgis_database,
     postgis_url,
     progress,
+    stop,
+    wait_until_up,
 )
 from bench.trace import load, ministry_user, summary, timed
 
@@ -74,7 +75,7 @@ def serve(db_url: str, username: str) -> Iterator[tuple[httpx.Client, RssMonitor
     monitor = RssMonitor(proc.pid)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base, proc, log)
+        wait_until_up(base + "/healthz", proc, log)
         r = httpx.post(
             base + "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
         )
@@ -84,12 +85,7 @@ def serve(db_url: str, username: str) -> Iterator[tuple[httpx.Client, RssMonitor
             yield client, monitor
     finally:
         monitor.stop()
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         errors = log.read_text()
         log.unlink(missing_ok=True)
         if "Traceback" in errors:

@@ -70,6 +70,8 @@ from bench.common import (
     percentile,
     postgis_url,
     progress,
+    stop,
+    wait_until_up,
 )
 
 MIX = ("/api/v1/sites?limit=100", "/api/v1/lots?limit=100", "/api/v1/miners?limit=100")
@@ -220,21 +222,6 @@ class TreeRss:
         self._thread.join()
 
 
-def wait_until_up(base_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    """Every worker imports the whole app before it answers; on a busy machine that is slow."""
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not answer /healthz within 180 s")
-
-
 @contextmanager
 def server(
     db_url: str, workers: int | None, env_extra: dict[str, str] | None = None
@@ -251,15 +238,11 @@ def server(
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
-            wait_until_up(url, proc, log)
+            # Every worker imports the whole app before it answers: slow on a busy machine.
+            wait_until_up(url + "/healthz", proc, log, seconds=180)
             yield url, proc.pid
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, seconds=20)
         errors = log.read_text()
         if "Traceback" in errors:
             raise RuntimeError(f"the server logged an error:\n{errors[-4000:]}")

@@ -46,12 +46,13 @@ from backend.settings import Settings
 from bench.common import (
     PASSWORD,
     ROOT,
-    _wait_until_up,
     free_port,
     fresh_postgis_database,
     percentile,
     postgis_url,
     progress,
+    stop,
+    wait_until_up,
 )
 
 TARGET_MS = 100.0
@@ -140,7 +141,7 @@ def serve(db_url: str, username: str) -> Iterator[httpx.Client]:
         )
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base, proc, log)
+        wait_until_up(base + "/healthz", proc, log)
         r = httpx.post(
             base + "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
         )
@@ -151,12 +152,7 @@ def serve(db_url: str, username: str) -> Iterator[httpx.Client]:
         ) as client:
             yield client
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         errors = log.read_text()
         log.unlink(missing_ok=True)
         if "Traceback" in errors:

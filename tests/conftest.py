@@ -133,9 +133,10 @@ def engine(settings: Settings) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session whose commits are savepoints inside one outer transaction, rolled back after."""
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Session]:
+    """A session whose commits are savepoints inside one outer transaction, rolled back after
+    (as a sync push's batch session is, and as each property-test example needs its own)."""
     conn = engine.connect()
     outer = conn.begin()
     s = Session(
@@ -147,6 +148,12 @@ def session(engine: Engine) -> Iterator[Session]:
         s.close()
         outer.rollback()
         conn.close()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with rolled_back(engine) as s:
+        yield s
 
 
 def principal(

@@ -182,7 +182,7 @@ class Entity:
         """A set of updates through a registry use case that takes many: each item's request
         parsed as the one-by-one path parses it, each refusal in the REST form, a race as
         `StaleBase` (the engine then takes that op alone). A refusal of the whole set raises."""
-        outcomes: list[int | OpRejected | StaleBase] = []
+        outcomes: list[int | OpRejected | StaleBase | None] = []
         edits: list[service.Edit] = []
         for item in items:
             try:
@@ -191,19 +191,18 @@ class Entity:
                 outcomes.append(err)
                 continue
             edits.append(service.Edit(item.record_id, props, item.actor))
-            outcomes.append(StaleBase())  # replaced by the use case's answer below
-        answers = iter(case(edits)) if edits else iter(())
-        for i, outcome in enumerate(outcomes):
-            if isinstance(outcome, OpRejected):
-                continue
-            answer = next(answers)
-            if isinstance(answer, RACES):
-                outcomes[i] = StaleBase(answer.detail)
-            elif isinstance(answer, AppError):
-                outcomes[i] = rejected(answer)
-            else:
-                outcomes[i] = int(answer.version)
-        return outcomes
+            outcomes.append(None)  # the use case answers it
+        answers = iter(case(edits) if edits else [])
+        return [self._answer(next(answers)) if o is None else o for o in outcomes]
+
+    @staticmethod
+    def _answer(answer: Any) -> int | OpRejected | StaleBase:
+        """A batch use case's answer for one edit (its row, or the error refusing it)."""
+        if isinstance(answer, RACES):
+            return StaleBase(answer.detail)
+        if isinstance(answer, AppError):
+            return rejected(answer)
+        return int(answer.version)
 
     def existing_ids(self, ctx: ApplyContext, record_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         return set(

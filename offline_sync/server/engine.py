@@ -313,22 +313,39 @@ class Engine:
                 savepoint.rollback()
             ctx.session.rollback()
             return {}
+        answered = [
+            (op, o) for op, o in zip(ops, outcomes, strict=True) if not isinstance(o, StaleBase)
+        ]
+        results = self._record_set(ctx, device, answered, offset_ms, now)
+        ctx.session.commit()
+        return results
+
+    def _record_set(
+        self,
+        ctx: ApplyContext,
+        device: SyncDevice,
+        answered: list[tuple[Op, Any]],
+        offset_ms: int,
+        now: datetime,
+    ) -> dict[uuid.UUID, OpResult]:
+        """The answers of ops a handler took as a set (a version, or `OpRejected`), and their
+        ledger rows as one multi-row insert (plain rows: ORM objects cost more than writing)."""
         results: dict[uuid.UUID, OpResult] = {}
-        ledger = []
-        for op, outcome in zip(ops, outcomes, strict=True):
-            if isinstance(outcome, StaleBase):
-                continue
+        for op, outcome in answered:
             if isinstance(outcome, OpRejected):
-                result = _rejected(op, outcome.code, outcome.detail, outcome.errors)
+                results[op.op_id] = _rejected(op, outcome.code, outcome.detail, outcome.errors)
             else:
-                result = OpResult(
+                results[op.op_id] = OpResult(
                     op_id=op.op_id, seq=op.seq, status=OpStatus.applied, version=outcome
                 )
-            results[op.op_id] = result
-            ledger.append(_ledger_values(device, op, result, None, offset_ms, now))
-        if ledger:
-            ctx.session.execute(insert(_LEDGER), ledger)
-        ctx.session.commit()
+        if answered:
+            ctx.session.execute(
+                insert(_LEDGER),
+                [
+                    _ledger_values(device, op, results[op.op_id], None, offset_ms, now)
+                    for op, _ in answered
+                ],
+            )
         return results
 
     def _bulk_create(
@@ -352,19 +369,9 @@ class Engine:
                 savepoint.rollback()
             ctx.session.rollback()
             return {op.op_id: self._one(ctx, device, op, offset_ms, now) for op in run}
-        results: dict[uuid.UUID, OpResult] = {}
-        ledger = []
-        for op, outcome in zip(run, outcomes, strict=True):
-            if isinstance(outcome, OpRejected):
-                result = _rejected(op, outcome.code, outcome.detail, outcome.errors)
-            else:
-                result = OpResult(
-                    op_id=op.op_id, seq=op.seq, status=OpStatus.applied, version=outcome
-                )
-            results[op.op_id] = result
-            ledger.append(_ledger_values(device, op, result, None, offset_ms, now))
-        # Plain rows, one multi-row INSERT: building ORM objects cost more than writing them.
-        ctx.session.execute(insert(_LEDGER), ledger)
+        results = self._record_set(
+            ctx, device, list(zip(run, outcomes, strict=True)), offset_ms, now
+        )
         created = [
             f"{op.entity}:{op.record_id}"
             for op in run

@@ -9,8 +9,6 @@ some of them deliberately invalid (spent lots, inflated outputs, unexplained los
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +32,7 @@ from backend.custody.schemas import (
 )
 from backend.errors import AppError
 from backend.registry.models import Organisation
+from tests.conftest import rolled_back
 from tests.db.test_custody_rules import World, make_world
 
 MILLI = Decimal("0.001")
@@ -54,21 +53,6 @@ op_st = st.one_of(
     st.tuples(st.just("accept"), st.integers(0, 30), delta_st),
     st.tuples(st.just("void"), st.integers(0, 30)),
 )
-
-
-@contextmanager
-def rolled_back(engine: Engine) -> Iterator[Session]:
-    conn = engine.connect()
-    outer = conn.begin()
-    session = Session(
-        bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
-    )
-    try:
-        yield session
-    finally:
-        session.close()
-        outer.rollback()
-        conn.close()
 
 
 def _pick(items: list[Any], index: int) -> Any:

@@ -23,6 +23,7 @@ from backend.evidence.scenarios import CAUGHT_BY, CLEAN, FRAUDS, Config, Economy
 from backend.evidence.service import compute_report, report_digest
 from backend.registry.models import SiteVisit
 from backend.settings import Settings
+from tests.conftest import rolled_back
 
 SMALL = Config(
     seed=11,
@@ -43,19 +44,10 @@ SMALL = Config(
 
 @pytest.fixture(scope="module")
 def economy(engine: Engine, settings: Settings) -> Iterator[tuple[Session, Economy, Outcome]]:
-    conn = engine.connect()
-    outer = conn.begin()
-    session = Session(
-        bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
-    )
     small = replace(settings, footprint_min_stones=12)
-    try:
+    with rolled_back(engine) as session:
         built = Economy(session, small, SMALL)
         yield session, built, built.run()
-    finally:
-        session.close()
-        outer.rollback()
-        conn.close()
 
 
 def _failing(report: EvidenceReport) -> set[str]:

@@ -4,13 +4,11 @@ the ledger, so the same op goes again; a refusal caused by the op's content is f
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from backend.custody.errors import ChainMoved, LotTaken, LotUnavailable
@@ -60,30 +58,15 @@ class LosesOnce:
         return 1
 
 
-@pytest.fixture
-def batch(engine: Engine) -> Iterator[Session]:
-    conn = engine.connect()
-    outer = conn.begin()
-    session = Session(
-        bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
-    )
-    try:
-        yield session
-    finally:
-        session.close()
-        outer.rollback()
-        conn.close()
-
-
 def test_raced_op_is_answered_retryable_kept_out_of_the_ledger_and_applied_when_sent_again(
-    batch: Session,
+    session: Session,
 ) -> None:
     registry = Registry()
     registry.register(LosesOnce())  # type: ignore[arg-type]
     engine = SyncEngine(registry)
     device = SyncDevice(id=uuid.uuid4(), user_id=uuid.uuid4(), name="t")
-    batch.add(device)
-    batch.flush()
+    session.add(device)
+    session.flush()
     op = Op(
         op_id=uuid.uuid4(),
         seq=1,
@@ -93,10 +76,10 @@ def test_raced_op_is_answered_retryable_kept_out_of_the_ledger_and_applied_when_
         device_time=datetime.now(UTC),
     )
     request = PushRequest(sent_at=datetime.now(UTC), ops=[op])
-    first = engine.push(batch, device=device, actor=object(), request=request).results[0]
+    first = engine.push(session, device=device, actor=object(), request=request).results[0]
     assert first.status is OpStatus.rejected and first.code == "raced" and first.retryable
-    assert batch.get(SyncOp, op.op_id) is None
-    again = engine.push(batch, device=device, actor=object(), request=request).results[0]
+    assert session.get(SyncOp, op.op_id) is None
+    again = engine.push(session, device=device, actor=object(), request=request).results[0]
     assert again.status is OpStatus.applied and not again.retryable
 
 

@@ -4,12 +4,10 @@ rows and audit entries the one-by-one path gives; whatever the set cannot take g
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AuditEntry
@@ -78,21 +76,6 @@ class Counted:
         return out
 
 
-@pytest.fixture
-def batch(engine: Engine) -> Iterator[Session]:
-    conn = engine.connect()
-    outer = conn.begin()
-    session = Session(
-        bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False, autoflush=False
-    )
-    try:
-        yield session
-    finally:
-        session.close()
-        outer.rollback()
-        conn.close()
-
-
 def _push(session: Session, thing: Counted, edits: list[tuple[uuid.UUID, int]]) -> list[Any]:
     registry = Registry()
     registry.register(thing)  # type: ignore[arg-type]
@@ -121,35 +104,35 @@ def _push(session: Session, thing: Counted, edits: list[tuple[uuid.UUID, int]]) 
     return response.results
 
 
-def test_updates_of_different_records_reach_the_entity_as_one_set(batch: Session) -> None:
+def test_updates_of_different_records_reach_the_entity_as_one_set(session: Session) -> None:
     thing = Counted(3)
-    results = _push(batch, thing, [(i, 1) for i in thing.ids])
+    results = _push(session, thing, [(i, 1) for i in thing.ids])
     assert thing.sets == [thing.ids] and thing.alone == []
     assert [(r.status, r.version) for r in results] == [(OpStatus.applied, 2)] * 3
 
 
-def test_a_second_update_of_a_record_ends_the_set_and_comes_after_it(batch: Session) -> None:
+def test_a_second_update_of_a_record_ends_the_set_and_comes_after_it(session: Session) -> None:
     thing = Counted(3)
     a, b, c = thing.ids
-    results = _push(batch, thing, [(a, 1), (b, 1), (a, 2), (c, 1)])
+    results = _push(session, thing, [(a, 1), (b, 1), (a, 2), (c, 1)])
     assert thing.sets == [[a, b], [a, c]]
     assert [r.version for r in results] == [2, 2, 3, 2]
 
 
 def test_a_set_the_database_refuses_is_applied_one_by_one_in_device_order(
-    batch: Session,
+    session: Session,
 ) -> None:
     thing = Counted(3, set_fails=True)
-    results = _push(batch, thing, [(i, 1) for i in thing.ids])
+    results = _push(session, thing, [(i, 1) for i in thing.ids])
     assert thing.alone == thing.ids
     assert all(r.status is OpStatus.applied for r in results)
 
 
-def test_refusals_in_a_set_are_its_own_and_a_race_is_taken_alone(batch: Session) -> None:
+def test_refusals_in_a_set_are_its_own_and_a_race_is_taken_alone(session: Session) -> None:
     thing = Counted(4)
     a, b, c, d = thing.ids
     thing.refuse, thing.race = {b}, {c}
-    results = _push(batch, thing, [(a, 1), (b, 1), (c, 1), (d, 1)])
+    results = _push(session, thing, [(a, 1), (b, 1), (c, 1), (d, 1)])
     assert [r.status for r in results] == [OpStatus.applied, OpStatus.rejected] + [
         OpStatus.applied
     ] * 2
@@ -157,12 +140,12 @@ def test_refusals_in_a_set_are_its_own_and_a_race_is_taken_alone(batch: Session)
 
 
 def test_an_update_made_from_an_older_version_leaves_the_set_for_the_merge_path(
-    batch: Session,
+    session: Session,
 ) -> None:
     thing = Counted(3)
     a, b, c = thing.ids
     thing.version[b] = 5  # someone else wrote b since the device read it
-    results = _push(batch, thing, [(a, 1), (b, 1), (c, 1)])
+    results = _push(session, thing, [(a, 1), (b, 1), (c, 1)])
     assert thing.sets == [[a, c]] and thing.alone == [b]
     assert [r.version for r in results] == [2, 6, 2]
 
