@@ -206,3 +206,20 @@ def test_a_push_of_miner_updates_answers_audits_and_refuses_each_as_alone(api: A
         assert statuses == sorted(["applied"] * 3 + ["rejected"] * 2 + ["pending"])
     finally:
         tablet.close()
+
+
+def test_a_role_that_may_not_edit_miners_gets_each_update_of_a_set_refused(api: Api) -> None:
+    officer, buyer = Device(api, "officer"), Device(api, "buyer")
+    try:
+        ids = [uuid.uuid4() for _ in range(3)]
+        officer.results(*(officer.op("miner", "create", i, miner_fields()) for i in ids))
+        answers = buyer.results(
+            *(buyer.op("miner", "update", i, {"phone": "+232 76 555555"}, 1) for i in ids)
+        )
+        assert [a["status"] for a in answers] == ["rejected"] * 3
+        assert {a["code"] for a in answers} == {"forbidden"}
+        with api.client("ministry") as c:
+            assert {c.get(f"/api/v1/miners/{i}").json()["version"] for i in ids} == {1}
+    finally:
+        officer.close()
+        buyer.close()
