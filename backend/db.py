@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlean
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.settings import Settings
+from offline_sync.server.sqltypes import JSONText
 
 # Execution option of a connection whose transactions only read (see `reader_factory`).
 READ_ONLY = "alluvial_read_only"
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' text: orjson's, compact; what it cannot take (an integer past 64 bits, a
+    non-string key) goes to the stdlib encoder, which also refuses what is not JSON at all.
+    A `JSONText` is JSON already, and stored as it is."""
+    if isinstance(value, JSONText):
+        return str(value)
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value)
+
+
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     """An engine for the URL: psycopg 3 for PostgreSQL, sqlean + SpatiaLite for SQLite."""
     url = make_url(settings.database_url)
+    kwargs = {"json_serializer": json_text, **kwargs}
     if "poolclass" not in kwargs:
         kwargs = {
             "pool_size": settings.db_pool_size,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from geoalchemy2.elements import WKBElement
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from backend.api.jsonio import jsonable
@@ -15,6 +14,7 @@ from backend.clock import utcnow
 from backend.ids import uuid7
 from backend.spatial import from_db
 from geodata.geojson import to_geojson
+from offline_sync.server.bulkinsert import insert_rows
 
 _TABLE = AuditEntry.metadata.tables[str(AuditEntry.__tablename__)]
 
@@ -63,9 +63,10 @@ def record_many(
         return
     now = utcnow()
     who: list[Principal | None] = list(authors) if authors else [principal] * len(entries)
-    session.execute(
+    insert_rows(
         # Core, not the ORM's bulk insert: the same rows with a third of the Python work.
-        insert(_TABLE),
+        session,
+        _TABLE,
         [
             {
                 "id": uuid7(),

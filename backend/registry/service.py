@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, insert
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -70,6 +70,7 @@ from backend.spatial import as_multipolygon, from_db, to_db
 from backend.usecase import use_case
 from geodata import measure
 from geodata.area import geodesic_area_ha
+from offline_sync.server.bulkinsert import insert_rows
 
 P = "/properties/"
 R = TypeVar("R", bound=Record)
@@ -282,13 +283,17 @@ def create_miner(*, session: Session, principal: Principal, props: MinerCreate) 
     return _insert(session, principal, "miner", row, props.id, "the miner")
 
 
-def prepare_miner(*, session: Session, principal: Principal, props: MinerCreate) -> Miner:
-    """Every check of a new miner, and the row it would be (not yet added to the session)."""
+def prepare_miner(
+    *, session: Session, principal: Principal, props: MinerCreate, unsaved: bool = False
+) -> Miner:
+    """Every check of a new miner, and the row it would be (not yet added to the session).
+
+    `unsaved`: the row is for `insert_many` (`Record.unsaved`), never for the session."""
     require(principal, "miner", Action.write)
     placement.district_or_422(session, props.district, "/district")
     _in_scope_district(principal, props.district, "/district")
     _ensure_new_id(session, Miner, props.id, "/id")
-    row = Miner(
+    row = (Miner.unsaved if unsaved else Miner)(
         full_name=props.full_name,
         national_id=props.national_id,
         phone=props.phone,
@@ -733,11 +738,13 @@ def prepare_visit(
     geometry: BaseGeometry,
     props: SiteVisitCreate,
     device_visited_at: datetime | None = None,
+    unsaved: bool = False,
 ) -> SiteVisit:
     """Every check of a new site visit, and the row it would be (not yet in the session).
 
     `device_visited_at`: the time as a drifting device clock read it, when `visited_at` was
-    moved onto the server's clock; kept beside it."""
+    moved onto the server's clock; kept beside it. `unsaved`: the row is for `insert_many`
+    (`Record.unsaved`), never for the session."""
     require(principal, "site_visit", Action.write)
     site = _site_in_scope(session, principal, props.site_id)
     if site is None:
@@ -749,7 +756,7 @@ def prepare_visit(
     placement.check_placement(session, settings, geometry, district)
     site_shape = from_db(site.geometry)
     assert site_shape is not None
-    row = SiteVisit(
+    row = (SiteVisit.unsaved if unsaved else SiteVisit)(
         site_id=site.id,
         district_code=site.district_code,
         visited_at=props.visited_at,
@@ -795,8 +802,8 @@ def insert_many(*, session: Session, principal: Principal, entity: str, rows: li
     # built), without the unit of work's per-row bookkeeping; they stay plain objects.
     table = type(rows[0]).__table__
     try:
-        session.execute(
-            insert(table), [{c.key: getattr(row, c.key) for c in table.columns} for row in rows]
+        insert_rows(
+            session, table, [{c.key: getattr(row, c.key) for c in table.columns} for row in rows]
         )
     except IntegrityError as err:
         session.rollback()

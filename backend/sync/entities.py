@@ -212,7 +212,8 @@ class Entity:
         )
 
     def prepare(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> Any:
-        """The checked, unsaved row a create would insert (entities with a bulk path)."""
+        """The checked row a create would insert, for `service.insert_many` (entities with a
+        bulk path); built with `Record.unsaved`, never added to the session."""
         raise NotImplementedError
 
     def create_many(
@@ -304,7 +305,9 @@ class MinerEntity(Entity):
 
     def prepare(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> Any:
         props = self.parse(MinerCreate, {**fields, "id": str(record_id)})
-        return service.prepare_miner(session=ctx.session, principal=ctx.actor, props=props)
+        return service.prepare_miner(
+            session=ctx.session, principal=ctx.actor, props=props, unsaved=True
+        )
 
     def create(self, ctx: ApplyContext, record_id: uuid.UUID, fields: dict[str, Any]) -> int:
         props = self.parse(MinerCreate, {**fields, "id": str(record_id)})
@@ -451,6 +454,7 @@ class SiteVisitEntity(GeometricEntity):
             geometry=geometry,
             props=props,
             device_visited_at=device_read,
+            unsaved=True,
         )
 
     def create_many(

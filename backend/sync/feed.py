@@ -14,11 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend import changes
-from backend.api.jsonio import jsonable
+from backend.api.jsonio import dumps
 from backend.changes import Change
 from backend.registry.syncable import FULL_VIEW, flat
 from offline_sync.protocol import ChangeKind
 from offline_sync.server import feed
+from offline_sync.server.sqltypes import JSONText
 from offline_sync.server.tables import SyncChange
 
 __all__ = ["FULL_VIEW", "flat", "publish_changes", "record_data"]
@@ -58,6 +59,11 @@ def _present(session: Session, rows: list[Any]) -> list[changes.Presented]:
     return [p for p in out if p is not None]
 
 
+def _encoded(data: dict[str, Any]) -> Any:
+    """A record's published form as the feed stores it: JSON text, encoded once."""
+    return JSONText(dumps(data).decode())
+
+
 def publish_changes(session: Session, batch: list[Change]) -> None:
     """Publish a commit's changes as sets: new records in one insert, the others moved together
     (`offline_sync.server.feed.publish_many`: one read, one executemany, one insert)."""
@@ -69,7 +75,7 @@ def publish_changes(session: Session, batch: list[Change]) -> None:
         found = changes.syncable(c.row)
         scopes = (scope, *found.mirrors)
         if c.new:
-            new.append((found.entity, c.row.id, scopes, c.row.version, jsonable(data)))
+            new.append((found.entity, c.row.id, scopes, c.row.version, _encoded(data)))
             continue
         deleted = getattr(c.row, "deleted_at", None) is not None
         moved.append(
@@ -79,7 +85,7 @@ def publish_changes(session: Session, batch: list[Change]) -> None:
                 scopes=scopes,
                 kind=ChangeKind.delete if deleted else ChangeKind.upsert,
                 version=c.row.version,
-                data=None if deleted else jsonable(data),
+                data=None if deleted else _encoded(data),
             )
         )
     feed.publish_many(session, moved)

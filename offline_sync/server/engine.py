@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -31,6 +31,7 @@ from offline_sync.protocol import (
     PushRequest,
     PushResponse,
 )
+from offline_sync.server.bulkinsert import insert_rows
 from offline_sync.server.entities import (
     ApplyContext,
     ClockReading,
@@ -44,7 +45,7 @@ from offline_sync.server.tables import SyncConflict, SyncDevice, SyncOp
 from offline_sync.server.values import storable, unstorable
 
 DELETED = "_deleted"
-# Ledger rows go in as Core multi-row inserts: the ORM's bulk insert costs more than writing.
+# Ledger rows of a set go in as one COPY or INSERT: the ORM's bulk insert costs more than writing.
 _LEDGER = SyncOp.metadata.tables[str(SyncOp.__tablename__)]
 
 
@@ -339,8 +340,9 @@ class Engine:
                     op_id=op.op_id, seq=op.seq, status=OpStatus.applied, version=outcome
                 )
         if answered:
-            ctx.session.execute(
-                insert(_LEDGER),
+            insert_rows(
+                ctx.session,
+                _LEDGER,
                 [
                     _ledger_values(device, op, results[op.op_id], None, offset_ms, now)
                     for op, _ in answered

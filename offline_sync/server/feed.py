@@ -12,11 +12,12 @@ import json
 import uuid
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from offline_sync.protocol import ChangeKind
+from offline_sync.server.bulkinsert import insert_rows
 from offline_sync.server.sqltypes import utcnow
 from offline_sync.server.tables import SyncChange
 
@@ -216,7 +217,7 @@ def publish_many(session: Session, records: list[Publication]) -> None:
     if moves:
         session.execute(_MOVE, moves)
     if inserts:
-        session.execute(insert(_TABLE), inserts)
+        insert_rows(session, _TABLE, inserts)
 
 
 def publish_new(
@@ -236,8 +237,9 @@ def publish_new(
         return
     next_seq = _take_seqs(session, len(rows))
     now = utcnow()
-    session.execute(
-        insert(_TABLE),
+    insert_rows(
+        session,
+        _TABLE,
         [
             {
                 "seq": next_seq + i,

@@ -21,6 +21,12 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+class JSONText(str):
+    """A JSON column's value encoded already: an engine whose `json_serializer` knows it (the
+    application's, `backend.db.json_text`) stores the text as it is, so a record on its way to
+    the feed is encoded once instead of being parsed back into plain values first."""
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """TIMESTAMPTZ on PostgreSQL; on SQLite naive UTC text, handed back aware."""
 

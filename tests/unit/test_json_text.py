@@ -1,0 +1,32 @@
+"""`backend.db.json_text`, the JSON columns' encoder: compact orjson text; the stdlib's answer
+where orjson has none; encoded text kept as it is."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backend.db import json_text
+from offline_sync.server.sqltypes import JSONText
+
+
+def test_values_are_encoded_compactly_and_read_back_equal() -> None:
+    value = {"a": [1, 2.5, None, True], "text": "Kɔnɔ\t\\N", "nested": {"b": "✓"}}
+    text = json_text(value)
+    assert json.loads(text) == value
+    assert ", " not in text and ": " not in text
+
+
+def test_what_orjson_cannot_encode_goes_to_the_stdlib_encoder() -> None:
+    assert json.loads(json_text({"big": 2**70})) == {"big": 2**70}
+    assert json.loads(json_text({1: "one"})) == {"1": "one"}
+
+
+def test_what_is_not_json_is_refused() -> None:
+    with pytest.raises(TypeError):
+        json_text({"set": {1, 2}})
+
+
+def test_encoded_text_is_stored_as_it_is() -> None:
+    assert json_text(JSONText('{"x": 1}')) == '{"x": 1}'
