@@ -68,4 +68,10 @@ def problem_response(error: AppError, instance: str) -> Response:
 
 def jsonable(value: Any) -> Any:
     """The same value as plain JSON types (for JSON columns such as the audit trail)."""
-    return json.loads(dumps(value))
+    try:
+        encoded = orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        if "Integer exceeds 64-bit range" not in str(exc):
+            raise
+        return json.loads(dumps(value))  # orjson would read the integer back as a float
+    return orjson.loads(encoded)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from backend.api.jsonio import jsonable
 from backend.db import json_text
 from offline_sync.server.sqltypes import JSONText
 
@@ -30,3 +31,7 @@ def test_what_is_not_json_is_refused() -> None:
 
 def test_encoded_text_is_stored_as_it_is() -> None:
     assert json_text(JSONText('{"x": 1}')) == '{"x": 1}'
+
+
+def test_jsonable_keeps_integers_past_64_bits_exact() -> None:
+    assert jsonable({"big": 2**70, "top": 2**64 - 1}) == {"big": 2**70, "top": 2**64 - 1}
