@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from geoalchemy2.elements import WKBElement
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
@@ -16,12 +17,28 @@ from sqlalchemy import ColumnElement, func
 SRID = 4326
 
 
+class _MadeWKB(WKBElement):
+    """WKB made here from a shape, which it keeps: `from_db` hands the shape back instead of
+    parsing the WKB again (a new visit's point is read for its audit entry and its feed row)."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, geom: BaseGeometry) -> None:
+        made = from_shape(geom, srid=SRID)
+        super().__init__(made.data, srid=made.srid, extended=made.extended)
+        self.shape = geom
+
+
 def to_db(geom: BaseGeometry) -> Any:
-    return from_shape(geom, srid=SRID)
+    return _MadeWKB(geom)
 
 
 def from_db(value: Any) -> BaseGeometry | None:
-    return None if value is None else to_shape(value)
+    if value is None:
+        return None
+    if isinstance(value, _MadeWKB):
+        return value.shape  # shapes are immutable: the one it was made from
+    return to_shape(value)
 
 
 def as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
