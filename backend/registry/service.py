@@ -30,7 +30,7 @@ from backend.errors import (
     field_error,
 )
 from backend.models_base import Record
-from backend.records import apply_changes, check_version, update_versioned
+from backend.records import apply_changes, check_version, update_versioned, write_set
 from backend.registry import (
     lookups,
     placement,
@@ -373,7 +373,8 @@ def update_many(
     One scoped read locks the rows (`FOR UPDATE`; SQLite's writers are serialised already),
     so the version compare made here holds until commit, as `update_versioned`'s does. Each
     edit gets its row back, or the `AppError` refusing it (a refused edit sets nothing). Then
-    one flush writes the rows (SQLAlchemy groups the UPDATEs), one insert the audit entries.
+    one executemany UPDATE writes the rows (`records.write_set`, guarded by the versions read),
+    one insert the audit entries.
     """
     model = scoped.column_descriptions[0]["entity"]
     ids = [edit.record_id for edit in edits]
@@ -385,6 +386,7 @@ def update_many(
             .execution_options(populate_existing=True)
         )
     }
+    read_at = {row_id: row.version for row_id, row in rows.items()}
     now = utcnow()
     outcomes: list[Any] = []
     written: list[tuple[Principal, Any, dict[str, Any]]] = []
@@ -406,7 +408,7 @@ def update_many(
         written.append((edit.author, row, before))
         outcomes.append(row)
     if written:
-        session.flush()
+        write_set(session, [(row, read_at[row.id]) for _, row, _ in written])
         record_many(
             session=session,
             principal=principal,
