@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from shapely.geometry import Point, Polygon
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -48,7 +48,7 @@ from backend.evidence import profiles as evidence_profiles
 from backend.evidence.models import EvidenceReport
 from backend.evidence.service import compute_report
 from backend.incidents import service as incidents
-from backend.incidents.models import IncidentKind
+from backend.incidents.models import Incident, IncidentKind
 from backend.incidents.schemas import IncidentCreate
 from backend.registry import service as registry
 from backend.registry.models import (
@@ -291,7 +291,8 @@ class Economy:
         )
 
     def setup(self) -> None:
-        """Sites (demo sites with active licences), co-licensed miners, visits, buyers."""
+        """Sites (demo sites with active licences and no incident on record, so that a clean
+        parcel is clean whatever else the database holds), co-licensed miners, visits, buyers."""
         cfg = self.config
         for region in cfg.regions:
             rows = self.session.execute(
@@ -303,6 +304,7 @@ class Economy:
                     col(Licence.status) == LicenceStatus.active,
                     col(Site.status) == SiteStatus.active,
                     col(Site.deleted_at).is_(None),
+                    ~exists().where(col(Incident.site_id) == col(Site.id)),
                 )
                 .order_by(col(Site.id))
                 .limit(cfg.sites_per_region)
