@@ -7,7 +7,7 @@ from typing import Any
 from geoalchemy2.elements import WKBElement
 from sqlalchemy.orm import Session
 
-from backend.api.jsonio import jsonable
+from backend.api.jsonio import dumps, jsonable
 from backend.audit.models import AuditEntry
 from backend.auth.principal import Principal
 from backend.clock import utcnow
@@ -15,6 +15,7 @@ from backend.ids import uuid7
 from backend.spatial import from_db
 from geodata.geojson import to_geojson
 from offline_sync.server.bulkinsert import insert_rows
+from offline_sync.server.sqltypes import JSONText
 
 _TABLE = AuditEntry.metadata.tables[str(AuditEntry.__tablename__)]
 
@@ -52,10 +53,11 @@ def record_many(
     principal: Principal | None,
     action: str,
     entity_type: str,
-    entries: list[tuple[object, dict[str, Any] | None, dict[str, Any] | None]],
+    entries: list[tuple[object, dict[str, Any] | None, Any]],
     authors: list[Principal] | None = None,
 ) -> None:
-    """Audit entries for a batch, as one multi-row insert: (entity id, before, after) each.
+    """Audit entries for a batch, as one multi-row insert: (entity id, before, after) each
+    (`after` may be a `stored_snapshot`, encoded already).
 
     `authors`, when given, names each entry's own principal (a sync push's ops each carry the
     time their device made them); else `principal` made them all."""
@@ -92,14 +94,24 @@ class Snapshot(dict[str, Any]):
     Merged with another dict (`|`), it is a plain dict again, and checked again."""
 
 
-def _plain(value: dict[str, Any] | None) -> Any:
-    if value is None or isinstance(value, Snapshot):
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (Snapshot, JSONText)):
         return value
     return jsonable(value)
 
 
 def snapshot(row: Any) -> dict[str, Any]:
     """Every column of a row as plain JSON (geometry as GeoJSON), for before/after."""
+    return Snapshot(jsonable(_columns(row)))
+
+
+def stored_snapshot(row: Any) -> Any:
+    """`snapshot` as the audit column stores it, encoded once (`JSONText`): for an entry's
+    `after` that nothing reads before it is written (a set's new and edited rows)."""
+    return JSONText(dumps(_columns(row)).decode())
+
+
+def _columns(row: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for column in row.__table__.columns:
         value = getattr(row, column.key)
@@ -109,4 +121,4 @@ def snapshot(row: Any) -> dict[str, Any]:
         elif hasattr(value, "geom_type"):
             value = to_geojson(value)
         values[column.key] = value
-    return Snapshot(jsonable(values))
+    return values

@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from backend import changes
 from backend.audit.service import record as audit
-from backend.audit.service import record_many, snapshot
+from backend.audit.service import record_many, snapshot, stored_snapshot
 from backend.auth.permissions import Action, require
 from backend.auth.principal import Principal
 from backend.clock import utcnow
@@ -414,7 +414,7 @@ def update_many(
             principal=principal,
             action="update",
             entity_type=entity,
-            entries=[(row.id, before, snapshot(row)) for _, row, before in written],
+            entries=[(row.id, before, stored_snapshot(row)) for _, row, before in written],
             authors=[author for author, _, _ in written],
         )
         changes.changed(session, *(row for _, row, _ in written))
@@ -817,7 +817,7 @@ def insert_many(*, session: Session, principal: Principal, entity: str, rows: li
         principal=principal,
         action="create",
         entity_type=entity,
-        entries=[(row.id, None, snapshot(row)) for row in rows],
+        entries=[(row.id, None, stored_snapshot(row)) for row in rows],
     )
     changes.created(session, rows)
     _commit(session, f"the new {entity} records")
