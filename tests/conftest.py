@@ -11,9 +11,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -154,6 +155,29 @@ def rolled_back(engine: Engine) -> Iterator[Session]:
 def session(engine: Engine) -> Iterator[Session]:
     with rolled_back(engine) as s:
         yield s
+
+
+@contextmanager
+def sent_statements(bind: Any) -> Iterator[list[str]]:
+    """The SQL statements SQLAlchemy sends through `bind` (an engine or a connection) while the
+    block runs, each on one line (a COPY goes to the driver directly and is not among them)."""
+    seen: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(bind, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        event.remove(bind, "before_cursor_execute", listen)
+
+
+@pytest.fixture
+def statements(session: Session) -> Iterator[list[str]]:
+    """The statements the `session` fixture's connection sends during the test."""
+    with sent_statements(session.connection()) as seen:
+        yield seen
 
 
 def principal(

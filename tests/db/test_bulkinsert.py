@@ -4,14 +4,13 @@ stores (COPY on PostGIS), raises what that INSERT raises, and leaves the transac
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from shapely.geometry import Point
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -36,20 +35,6 @@ DATA: list[Any] = [
     [],
     "a string",
 ]
-
-
-@pytest.fixture
-def statements(session: Session) -> Iterator[list[str]]:
-    """The SQL statements the session's connection sends through SQLAlchemy."""
-    seen: list[str] = []
-    conn = session.connection()
-
-    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(conn, "before_cursor_execute", listen)
-    yield seen
-    event.remove(conn, "before_cursor_execute", listen)
 
 
 def visit_rows(session: Session, n: int) -> list[dict[str, Any]]:

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from backend.custody import queries
+from tests.conftest import sent_statements
 from tests.db.test_custody_rules import World, make_world
 
 
 def _statements(world: World, body: Any) -> list[str]:
-    seen: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
     world.session.expunge_all()  # nothing from the identity map: every read goes to the database
-    bind = world.session.get_bind()
-    event.listen(bind, "before_cursor_execute", count)
-    try:
+    with sent_statements(world.session.get_bind()) as seen:
         world.record(world.buyer, body)
-    finally:
-        event.remove(bind, "before_cursor_execute", count)
     return seen
 
 

@@ -3,11 +3,8 @@ version each was read at; the session then holds them as written; a moved row re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.errors import StaleVersion
@@ -15,19 +12,6 @@ from backend.records import write_set
 from backend.registry.models import Miner
 
 MINERS = Miner.metadata.tables["miner"]
-
-
-@pytest.fixture
-def statements(session: Session) -> Iterator[list[str]]:
-    seen: list[str] = []
-    conn = session.connection()
-
-    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(conn, "before_cursor_execute", listen)
-    yield seen
-    event.remove(conn, "before_cursor_execute", listen)
 
 
 def two_miners(session: Session) -> list[Miner]:
