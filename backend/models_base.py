@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Self
 
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Field, SQLModel
 
 from backend import factories  # noqa: F401  (default factories inspected once)
@@ -32,6 +33,8 @@ class Record(SQLModel):
         unknown = values.keys() - fields.keys()
         if unknown:
             raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
+        if not cls.__mapper__.configured:  # type: ignore[attr-defined]
+            configure_mappers()  # as a constructor would: the class's attributes need it
         row: Self = cls._sa_class_manager.new_instance()  # type: ignore[attr-defined]
         state = row.__dict__
         for name, field in fields.items():

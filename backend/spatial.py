@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import shapely
 from geoalchemy2.elements import WKBElement
-from geoalchemy2.shape import from_shape, to_shape
+from geoalchemy2.shape import to_shape
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, func
@@ -24,8 +25,8 @@ class _MadeWKB(WKBElement):
     __slots__ = ("shape",)
 
     def __init__(self, geom: BaseGeometry) -> None:
-        made = from_shape(geom, srid=SRID)
-        super().__init__(made.data, srid=made.srid, extended=made.extended)
+        # the WKB `from_shape(geom, srid=SRID)` makes: plain (not extended), SRID beside it
+        super().__init__(memoryview(shapely.to_wkb(geom)), srid=SRID, extended=False)
         self.shape = geom
 
 

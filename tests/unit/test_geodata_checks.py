@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import random
 from decimal import Decimal
 
 import pytest
 from pyproj import Geod
-from shapely.geometry import Point, Polygon, box
+from shapely.affinity import scale
+from shapely.geometry import MultiPolygon, Point, Polygon, box
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
 
 from geodata.area import geodesic_area_ha
 from geodata.boundaries import demo_country
@@ -138,3 +143,25 @@ def test_squares_that_only_touch_do_not_overlap() -> None:
     assert overlap_ha(a, b) == Decimal("0.0000")
     assert overlap_share(a, b) == 0.0
     assert overlap_ha(a, box(5, 5, 6, 6)) == 0
+
+
+def test_distance_m_is_what_the_scaled_plane_gave_bit_for_bit() -> None:
+    """The stretch is made by multiplying coordinates, not by `shapely.affinity.scale`: the
+    same numbers, so every stored distance stays the same."""
+
+    def by_scale(point: Point, area: BaseGeometry) -> float:
+        cos_lat = math.cos(math.radians(min(abs(point.y), 89.0)))
+        stretched = scale(area, xfact=cos_lat, yfact=1.0, origin=(0, 0))
+        _, near = nearest_points(Point(point.x * cos_lat, point.y), stretched)
+        return float(GEOD.inv(point.x, point.y, near.x / cos_lat, near.y)[2])
+
+    rng = random.Random(5)
+    for _ in range(300):
+        x, y = rng.uniform(-180, 179), rng.uniform(-85, 84)
+        w, h = rng.uniform(1e-4, 0.5), rng.uniform(1e-4, 0.5)
+        square = Polygon([(x, y), (x + w, y), (x + w, y + h), (x, y + h)])
+        area = MultiPolygon([square, square.buffer(-w / 4)]) if rng.random() < 0.2 else square
+        point = Point(x - rng.uniform(1e-5, 1), y + rng.uniform(-1, 1))
+        if area.covers(point):
+            continue
+        assert distance_m(point, area) == by_scale(point, area)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -47,3 +49,14 @@ def test_an_unknown_field_or_a_missing_required_one_is_refused() -> None:
         SiteVisit.unsaved(**VALUES, colour="red")
     with pytest.raises(TypeError, match="needs site_id"):
         SiteVisit.unsaved(**{k: v for k, v in VALUES.items() if k != "site_id"})
+
+
+def test_an_unsaved_row_works_before_any_query_configured_the_mappers() -> None:
+    code = (
+        "import uuid\n"
+        "from backend.registry.models import Miner\n"
+        "row = Miner.unsaved(full_name='Sahr Kamara', district_code='KONO')\n"
+        "assert row.full_name == 'Sahr Kamara' and row.version == 1\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
