@@ -226,6 +226,11 @@ class Entity:
         outcomes: list[int | OpRejected] = []
         rows = []
         for record_id, fields in items:
+            if record_id in taken:  # answered as the engine answers such a create on its own
+                outcomes.append(
+                    OpRejected("record-exists", f"{self.name} {record_id} exists already")
+                )
+                continue
             try:
                 rows.append(self.prepare(ctx, record_id, dict(fields)))
                 outcomes.append(1)

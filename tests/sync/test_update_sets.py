@@ -3,14 +3,17 @@ rows and audit entries the one-by-one path gives; whatever the set cannot take g
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from backend.audit.models import AuditEntry
+from backend.registry.models import Miner
 from offline_sync.protocol import Op, OpKind, OpStatus, PushRequest
 from offline_sync.server.engine import Engine as SyncEngine
 from offline_sync.server.entities import (
@@ -223,3 +226,38 @@ def test_a_role_that_may_not_edit_miners_gets_each_update_of_a_set_refused(api: 
     finally:
         officer.close()
         buyer.close()
+
+
+# --- a create set racing another writer ---------------------------------------------------------
+
+
+def test_a_create_set_racing_a_concurrent_create_of_one_id_refuses_only_that_op(
+    api: Api,
+) -> None:
+    """Another writer inserts one of the set's ids and holds it uncommitted while the push runs.
+    On PostGIS the push checks the ids, then its COPY waits on that key and fails when the other
+    commits: the set goes one by one. On SQLite the push waits for the write lock, then sees the
+    row. Either way that op alone is refused as `record-exists`; the rest are applied."""
+    tablet = Device(api, "officer")
+    ids = [uuid.uuid4() for _ in range(24)]  # a set past bulkinsert.COPY_FROM_ROWS
+    raced = ids[7]
+    row = Miner.unsaved(id=raced, full_name="Written Elsewhere", district_code="SL-E-KO")
+    table = Miner.metadata.tables["miner"]
+    other = api.engine.connect()
+    try:
+        held = other.begin()
+        other.execute(insert(table).values({c.key: getattr(row, c.key) for c in table.columns}))
+        ops = [tablet.op("miner", "create", i, miner_fields()) for i in ids]
+        with ThreadPoolExecutor(1) as pool:
+            pushed = pool.submit(tablet.results, *ops)
+            time.sleep(1.5)  # the push is under way, waiting on the key or the lock
+            held.commit()
+            answers = pushed.result(timeout=60)
+    finally:
+        other.close()
+        tablet.close()
+    assert answers[7]["status"] == "rejected" and answers[7]["code"] == "record-exists"
+    assert [a["status"] for i, a in enumerate(answers) if i != 7] == ["applied"] * 23
+    with api.client("ministry") as c:
+        assert c.get(f"/api/v1/miners/{raced}").json()["full_name"] == "Written Elsewhere"
+        assert c.get(f"/api/v1/miners/{ids[8]}").status_code == 200
