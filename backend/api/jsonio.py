@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from backend.clock import as_utc
 from backend.errors import PROBLEM_CONTENT_TYPE, AppError
+from offline_sync.server.sqltypes import JSONText
 
 
 def _default(value: Any) -> Any:
@@ -33,16 +34,30 @@ def _default(value: Any) -> Any:
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
-def dumps(value: Any) -> bytes:
-    """UTF-8 JSON, compact, encoded once by orjson (the stdlib encoder only past 64-bit ints)."""
+def _by_orjson(value: Any) -> bytes | None:
+    """orjson's encoding, or None for an integer past 64 bits, which only the stdlib takes."""
     try:
         return orjson.dumps(value, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError as exc:
         if "Integer exceeds 64-bit range" not in str(exc):
             raise
-        return json.dumps(
-            value, default=_default, ensure_ascii=False, separators=(",", ":")
-        ).encode()
+        return None
+
+
+def _by_stdlib(value: Any) -> bytes:
+    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def dumps(value: Any) -> bytes:
+    """UTF-8 JSON, compact, encoded once by orjson (the stdlib encoder only past 64-bit ints)."""
+    encoded = _by_orjson(value)
+    return encoded if encoded is not None else _by_stdlib(value)
+
+
+def encoded(value: Any) -> JSONText:
+    """`value` as the JSON text a JSON column stores as it is (`JSONText`): encoded once, not
+    made plain values first (a feed record, a set row's audit snapshot)."""
+    return JSONText(dumps(value).decode())
 
 
 class JSON(Response):
@@ -68,10 +83,7 @@ def problem_response(error: AppError, instance: str) -> Response:
 
 def jsonable(value: Any) -> Any:
     """The same value as plain JSON types (for JSON columns such as the audit trail)."""
-    try:
-        encoded = orjson.dumps(value, default=_default, option=_OPTIONS)
-    except orjson.JSONEncodeError as exc:
-        if "Integer exceeds 64-bit range" not in str(exc):
-            raise
-        return json.loads(dumps(value))  # orjson would read the integer back as a float
-    return orjson.loads(encoded)
+    by_orjson = _by_orjson(value)
+    if by_orjson is None:  # orjson would read the big integer back as a float
+        return json.loads(_by_stdlib(value))
+    return orjson.loads(by_orjson)

@@ -7,7 +7,7 @@ from typing import Any
 from geoalchemy2.elements import WKBElement
 from sqlalchemy.orm import Session
 
-from backend.api.jsonio import dumps, jsonable
+from backend.api.jsonio import encoded, jsonable
 from backend.audit.models import AuditEntry
 from backend.auth.principal import Principal
 from backend.clock import utcnow
@@ -53,7 +53,7 @@ def record_many(
     principal: Principal | None,
     action: str,
     entity_type: str,
-    entries: list[tuple[object, dict[str, Any] | None, Any]],
+    entries: list[tuple[object, dict[str, Any] | None, dict[str, Any] | JSONText | None]],
     authors: list[Principal] | None = None,
 ) -> None:
     """Audit entries for a batch, as one multi-row insert: (entity id, before, after) each
@@ -105,10 +105,10 @@ def snapshot(row: Any) -> dict[str, Any]:
     return Snapshot(jsonable(_columns(row)))
 
 
-def stored_snapshot(row: Any) -> Any:
+def stored_snapshot(row: Any) -> JSONText:
     """`snapshot` as the audit column stores it, encoded once (`JSONText`): for an entry's
     `after` that nothing reads before it is written (a set's new and edited rows)."""
-    return JSONText(dumps(_columns(row)).decode())
+    return encoded(_columns(row))
 
 
 def _columns(row: Any) -> dict[str, Any]:

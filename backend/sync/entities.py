@@ -56,6 +56,7 @@ from offline_sync.server.entities import (
     Registry,
     StaleBase,
     UpdateItem,
+    record_exists,
 )
 
 # Column names in the audit trail that devices know under another name.
@@ -227,9 +228,7 @@ class Entity:
         rows = []
         for record_id, fields in items:
             if record_id in taken:  # answered as the engine answers such a create on its own
-                outcomes.append(
-                    OpRejected("record-exists", f"{self.name} {record_id} exists already")
-                )
+                outcomes.append(record_exists(self.name, record_id))
                 continue
             try:
                 rows.append(self.prepare(ctx, record_id, dict(fields)))

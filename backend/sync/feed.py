@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend import changes
-from backend.api.jsonio import dumps
+from backend.api.jsonio import encoded
 from backend.changes import Change
 from backend.registry.syncable import FULL_VIEW, flat
 from offline_sync.protocol import ChangeKind
@@ -59,23 +59,18 @@ def _present(session: Session, rows: list[Any]) -> list[changes.Presented]:
     return [p for p in out if p is not None]
 
 
-def _encoded(data: dict[str, Any]) -> Any:
-    """A record's published form as the feed stores it: JSON text, encoded once."""
-    return JSONText(dumps(data).decode())
-
-
 def publish_changes(session: Session, batch: list[Change]) -> None:
     """Publish a commit's changes as sets: new records in one insert, the others moved together
     (`offline_sync.server.feed.publish_many`: one read, one executemany, one insert)."""
     batch = _with_also(session, batch)
     presented = _present(session, [c.row for c in batch])
-    new: list[tuple[str, uuid.UUID, tuple[str, ...], int, dict[str, Any] | None]] = []
+    new: list[tuple[str, uuid.UUID, tuple[str, ...], int, dict[str, Any] | JSONText | None]] = []
     moved: list[feed.Publication] = []
     for c, (scope, data) in zip(batch, presented, strict=True):
         found = changes.syncable(c.row)
         scopes = (scope, *found.mirrors)
         if c.new:
-            new.append((found.entity, c.row.id, scopes, c.row.version, _encoded(data)))
+            new.append((found.entity, c.row.id, scopes, c.row.version, encoded(data)))
             continue
         deleted = getattr(c.row, "deleted_at", None) is not None
         moved.append(
@@ -85,7 +80,7 @@ def publish_changes(session: Session, batch: list[Change]) -> None:
                 scopes=scopes,
                 kind=ChangeKind.delete if deleted else ChangeKind.upsert,
                 version=c.row.version,
-                data=None if deleted else _encoded(data),
+                data=None if deleted else encoded(data),
             )
         )
     feed.publish_many(session, moved)

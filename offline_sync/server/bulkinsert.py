@@ -102,13 +102,13 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     connection = session.connection()
     dialect = connection.dialect
-    keys = tuple(rows[0])
+    shape = rows[0].keys()
     plan = (
-        _plan(table, keys, dialect)
+        _plan(table, tuple(shape), dialect)
         if len(rows) >= COPY_FROM_ROWS
         and dialect.name == "postgresql"
         and dialect.driver == "psycopg"
-        and all(len(r) == len(keys) and r.keys() == rows[0].keys() for r in rows)
+        and all(r.keys() == shape for r in rows)
         else None
     )
     if plan is None:

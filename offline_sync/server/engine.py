@@ -39,6 +39,7 @@ from offline_sync.server.entities import (
     Registry,
     StaleBase,
     UpdateItem,
+    record_exists,
 )
 from offline_sync.server.sqltypes import utcnow
 from offline_sync.server.tables import SyncConflict, SyncDevice, SyncOp
@@ -330,7 +331,7 @@ class Engine:
         now: datetime,
     ) -> dict[uuid.UUID, OpResult]:
         """The answers of ops a handler took as a set (a version, or `OpRejected`), and their
-        ledger rows as one multi-row insert (plain rows: ORM objects cost more than writing)."""
+        ledger rows as one COPY or INSERT (plain rows: ORM objects cost more than writing)."""
         results: dict[uuid.UUID, OpResult] = {}
         for op, outcome in answered:
             if isinstance(outcome, OpRejected):
@@ -458,9 +459,8 @@ class Engine:
         current = handler.version_of(ctx, op.record_id)
         if op.kind is OpKind.create:
             if current is not None:
-                return _rejected(
-                    op, "record-exists", f"{op.entity} {op.record_id} exists already"
-                ), None
+                exists = record_exists(op.entity, op.record_id)
+                return _rejected(op, exists.code, exists.detail), None
             missing = self._missing_parent(ctx, op)
             if missing is not None:
                 entity, record_id, field = missing

@@ -25,6 +25,11 @@ class OpRejected(Exception):
         self.errors = list(errors)
 
 
+def record_exists(entity: str, record_id: object) -> OpRejected:
+    """The refusal of a create whose record the server holds already, alone or in a set."""
+    return OpRejected("record-exists", f"{entity} {record_id} exists already")
+
+
 class StaleBase(Exception):
     """The record moved on between the engine's version check and the write (a race)."""
 

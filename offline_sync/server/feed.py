@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from offline_sync.protocol import ChangeKind
 from offline_sync.server.bulkinsert import insert_rows
-from offline_sync.server.sqltypes import utcnow
+from offline_sync.server.sqltypes import JSONText, utcnow
 from offline_sync.server.tables import SyncChange
 
 ALL = "*"
@@ -130,7 +130,7 @@ class Publication(NamedTuple):
     scopes: tuple[str, ...]
     kind: ChangeKind
     version: int
-    data: dict[str, Any] | None
+    data: dict[str, Any] | JSONText | None  # JSONText: encoded already, stored as it is
 
 
 _TABLE = SyncChange.metadata.tables[str(SyncChange.__tablename__)]
@@ -222,7 +222,7 @@ def publish_many(session: Session, records: list[Publication]) -> None:
 
 def publish_new(
     session: Session,
-    records: list[tuple[str, uuid.UUID, tuple[str, ...], int, dict[str, Any] | None]],
+    records: list[tuple[str, uuid.UUID, tuple[str, ...], int, dict[str, Any] | JSONText | None]],
 ) -> None:
     """First publication of records just created, in one multi-row insert.
 
