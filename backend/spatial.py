@@ -6,27 +6,46 @@ versus SpatiaLite themselves.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import shapely
 from geoalchemy2.elements import WKBElement
 from geoalchemy2.shape import to_shape
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, func
 
 SRID = 4326
 
 
+# EWKB of a 2-D point with its SRID: byte order (little-endian), type (1, with the SRID flag),
+# SRID, x, y. Packed directly: shapely's general writer costs ten times more for the commonest
+# shape written (a visit's point).
+_EWKB_POINT = struct.Struct("<BIIdd")
+_WKB_SRID_FLAG = 0x20000000
+
+
+def _ewkb(geom: BaseGeometry) -> bytes:
+    """`geom` as EWKB carrying SRID 4326, the bytes PostGIS's own `ST_AsEWKB` gives."""
+    if isinstance(geom, Point) and not geom.has_z and not geom.is_empty:
+        return _EWKB_POINT.pack(1, 1 | _WKB_SRID_FLAG, SRID, geom.x, geom.y)
+    return bytes(shapely.to_wkb(shapely.set_srid(geom, SRID), include_srid=True))
+
+
 class _MadeWKB(WKBElement):
-    """WKB made here from a shape, which it keeps: `from_db` hands the shape back instead of
-    parsing the WKB again (a new visit's point is read for its audit entry and its feed row)."""
+    """EWKB made here from a shape, which it keeps: `from_db` hands the shape back instead of
+    parsing the WKB again (a new visit's point is read for its audit entry and its feed row).
+
+    Extended (the SRID inside), so PostgreSQL is sent its hex as it is, exact to the last bit;
+    plain WKB was sent as WKT, which GeoAlchemy2 makes by parsing the WKB again and which
+    rounds the last digit of some coordinates. SpatiaLite is still sent WKT (GeoAlchemy2's
+    only way there)."""
 
     __slots__ = ("shape",)
 
     def __init__(self, geom: BaseGeometry) -> None:
-        # the WKB `from_shape(geom, srid=SRID)` makes: plain (not extended), SRID beside it
-        super().__init__(memoryview(shapely.to_wkb(geom)), srid=SRID, extended=False)
+        super().__init__(_ewkb(geom), srid=SRID, extended=True)
         self.shape = geom
 
 

@@ -8,13 +8,14 @@ cursor. Nothing here touches a database.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from offline_sync.canonical import canonical_json
 
 PROTOCOL_VERSION = "1"
 MAX_OPS_PER_PUSH = 5000
@@ -82,9 +83,7 @@ class Op(Strict):
     def content_hash(self) -> str:
         """What makes two sends of one op id the same op: everything but the op id."""
         body = self.model_dump(mode="json", exclude={"op_id"})
-        return hashlib.sha256(
-            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
+        return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
 class PushRequest(Strict):

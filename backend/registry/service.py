@@ -70,6 +70,7 @@ from backend.spatial import as_multipolygon, from_db, to_db
 from backend.usecase import use_case
 from geodata import measure
 from geodata.area import geodesic_area_ha
+from offline_sync.server.anyof import any_of
 from offline_sync.server.bulkinsert import insert_rows
 
 P = "/properties/"
@@ -381,7 +382,7 @@ def update_many(
     rows = {
         row.id: row
         for row in session.scalars(
-            scoped.where(col(model.id).in_(ids))
+            scoped.where(any_of(session, col(model.id), ids))
             .with_for_update(of=model)
             .execution_options(populate_existing=True)
         )
@@ -787,7 +788,7 @@ def preload_sites(session: Session, principal: Principal, site_ids: set[uuid.UUI
     if not site_ids:
         return
     found = session.scalars(
-        queries.sites(principal, queries.Filters()).where(col(Site.id).in_(site_ids))
+        queries.sites(principal, queries.Filters()).where(any_of(session, col(Site.id), site_ids))
     )
     lookups.of(session).sites.update({s.id: s for s in found})
 

@@ -49,6 +49,7 @@ from backend.sync import feed
 from backend.sync.scope import TRADE, scopes_for
 from geodata.errors import GeoError
 from geodata.geojson import parse_geometry
+from offline_sync.server.anyof import any_of
 from offline_sync.server.entities import (
     ApplyContext,
     EntityHandler,
@@ -169,7 +170,7 @@ class Entity:
         """`version_of` for many records in one query."""
         rows = ctx.session.execute(
             select(col(self.model.id), col(self.model.version)).where(
-                col(self.model.id).in_(record_ids)
+                any_of(ctx.session, col(self.model.id), record_ids)
             )
         )
         return {record_id: int(version) for record_id, version in rows}
@@ -208,7 +209,9 @@ class Entity:
     def existing_ids(self, ctx: ApplyContext, record_ids: list[uuid.UUID]) -> set[uuid.UUID]:
         return set(
             ctx.session.scalars(
-                select(col(self.model.id)).where(col(self.model.id).in_(record_ids))
+                select(col(self.model.id)).where(
+                    any_of(ctx.session, col(self.model.id), record_ids)
+                )
             )
         )
 

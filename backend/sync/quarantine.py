@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from backend.clock import utcnow
 from backend.ids import uuid7
 from offline_sync.protocol import PushRequest
+from offline_sync.server.anyof import any_of
 from offline_sync.server.tables import SyncDevice, SyncOp, SyncQuarantine
 
 UNREVIEWED = "unreviewed"
@@ -107,7 +108,7 @@ def mark_applied(session: Session, op_ids: Iterable[uuid.UUID]) -> list[SyncQuar
     entries = list(
         session.scalars(
             select(SyncQuarantine).where(
-                col(SyncQuarantine.op_id).in_(ids),
+                any_of(session, col(SyncQuarantine.op_id), ids),
                 col(SyncQuarantine.status).in_((UNREVIEWED, RELEASED)),
             )
         )

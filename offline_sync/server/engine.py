@@ -31,6 +31,7 @@ from offline_sync.protocol import (
     PushRequest,
     PushResponse,
 )
+from offline_sync.server.anyof import any_of
 from offline_sync.server.bulkinsert import insert_rows
 from offline_sync.server.entities import (
     ApplyContext,
@@ -161,7 +162,7 @@ class Engine:
         seen = {
             row.op_id: row
             for row in session.scalars(
-                select(SyncOp).where(col(SyncOp.op_id).in_({o.op_id for o in ops}))
+                select(SyncOp).where(any_of(session, col(SyncOp.op_id), {o.op_id for o in ops}))
             )
         }
         # Creates that depend on nothing else in the batch are checked one by one and written
@@ -240,12 +241,12 @@ class Engine:
         seen: dict[uuid.UUID, SyncOp],
         op_ids: Counter[uuid.UUID],
     ) -> list[Op]:
-        """The updates from `start` on that can be applied as one set: consecutive in device
-        order, of one entity, each of a different record, new and sent once. Their order among
-        themselves cannot matter (a database constraint between two of them sends the set back
-        to one-by-one), and nothing else moves past them."""
+        """The updates from `start` on that can be applied as sets: consecutive in device
+        order, of one entity, new and sent once. `_bulk_update` keeps each record's own order;
+        the order of different records' updates among themselves cannot matter (a database
+        constraint between two of them sends the set back to one-by-one), and nothing else
+        moves past them."""
         run: list[Op] = []
-        records: set[uuid.UUID] = set()
         for op in rest[start:]:
             handler = self.registry.handlers.get(op.entity)
             if (
@@ -258,30 +259,41 @@ class Engine:
                 or not op.fields
                 or op.op_id in seen
                 or op_ids[op.op_id] != 1
-                or op.record_id in records
                 or (run and op.entity != run[0].entity)
                 or unstorable(op)
             ):
                 break
             run.append(op)
-            records.add(op.record_id)
         return run
 
     def _bulk_update(
         self, ctx: ApplyContext, device: SyncDevice, run: list[Op], offset_ms: int, now: datetime
     ) -> dict[uuid.UUID, OpResult]:
-        """A run of updates (`_update_run`): those made from the record's current version are
-        written as one set; the rest (a record that moved on, or is not there yet) and any the
-        set could not take go one by one, in device order, after it."""
+        """A run of updates (`_update_run`) in rounds: a record's first update in the first
+        round, its second in the second, and so on, so each record's updates keep their device
+        order. In each round, those made from the record's current version are written as one
+        set; the rest (a record that moved on, or is not there yet) and any the set could not
+        take go one by one, in device order, after it, before the next round."""
         handler: Any = self.registry.handlers[run[0].entity]
-        current = handler.versions(ctx, [op.record_id for op in run])
-        ready = [op for op in run if current.get(op.record_id) == op.base_version]
-        results: dict[uuid.UUID, OpResult] = {}
-        if len(ready) > 1:
-            results = self._update_set(ctx, device, handler, ready, offset_ms, now)
+        rounds: list[list[Op]] = []
+        seen_times: Counter[uuid.UUID] = Counter()
         for op in run:
-            if op.op_id not in results:
-                results[op.op_id] = self._one(ctx, device, op, offset_ms, now)
+            at = seen_times[op.record_id]
+            seen_times[op.record_id] += 1
+            if at == len(rounds):
+                rounds.append([])
+            rounds[at].append(op)
+        results: dict[uuid.UUID, OpResult] = {}
+        for round_ops in rounds:
+            ready: list[Op] = []
+            if len(round_ops) > 1:
+                current = handler.versions(ctx, [op.record_id for op in round_ops])
+                ready = [op for op in round_ops if current.get(op.record_id) == op.base_version]
+            if len(ready) > 1:
+                results.update(self._update_set(ctx, device, handler, ready, offset_ms, now))
+            for op in round_ops:
+                if op.op_id not in results:
+                    results[op.op_id] = self._one(ctx, device, op, offset_ms, now)
         return results
 
     def _update_set(
@@ -383,7 +395,8 @@ class Engine:
         waiting = ctx.session.scalars(
             select(col(SyncOp.depends_on))
             .where(
-                col(SyncOp.status) == OpStatus.pending.value, col(SyncOp.depends_on).in_(created)
+                col(SyncOp.status) == OpStatus.pending.value,
+                any_of(ctx.session, col(SyncOp.depends_on), created),
             )
             .distinct()
         ).all()

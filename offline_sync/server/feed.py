@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from offline_sync.protocol import ChangeKind
+from offline_sync.server.anyof import any_of
 from offline_sync.server.bulkinsert import insert_rows
 from offline_sync.server.sqltypes import JSONText, utcnow
 from offline_sync.server.tables import SyncChange
@@ -176,7 +177,7 @@ def publish_many(session: Session, records: list[Publication]) -> None:
                     col(SyncChange.record_id), col(SyncChange.scope), col(SyncChange.kind)
                 ).where(
                     col(SyncChange.entity) == entity,
-                    col(SyncChange.record_id).in_(unique[i : i + _READ_CHUNK]),
+                    any_of(session, col(SyncChange.record_id), unique[i : i + _READ_CHUNK]),
                 )
             ).all()
             for record_id, scope, kind in rows:

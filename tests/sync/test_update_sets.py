@@ -114,12 +114,37 @@ def test_updates_of_different_records_reach_the_entity_as_one_set(session: Sessi
     assert [(r.status, r.version) for r in results] == [(OpStatus.applied, 2)] * 3
 
 
-def test_a_second_update_of_a_record_ends_the_set_and_comes_after_it(session: Session) -> None:
+def test_a_second_update_of_a_record_goes_in_a_later_round_after_its_first(
+    session: Session,
+) -> None:
     thing = Counted(3)
     a, b, c = thing.ids
     results = _push(session, thing, [(a, 1), (b, 1), (a, 2), (c, 1)])
-    assert thing.sets == [[a, b], [a, c]]
+    assert thing.sets == [[a, b, c]] and thing.alone == [a]  # a round of one goes alone
     assert [r.version for r in results] == [2, 2, 3, 2]
+
+
+def test_each_records_updates_keep_device_order_across_rounds(session: Session) -> None:
+    thing = Counted(4)
+    a, b, c, d = thing.ids
+    edits = [(a, 1), (b, 1), (a, 2), (c, 1), (b, 2), (a, 3), (d, 1), (c, 2)]
+    results = _push(session, thing, edits)
+    assert thing.sets == [[a, b, c, d], [a, b, c]] and thing.alone == [a]
+    assert [(r.status, r.version) for r in results] == [
+        (OpStatus.applied, v) for v in (2, 2, 3, 2, 3, 4, 2, 3)
+    ]
+    assert thing.version == {a: 4, b: 3, c: 3, d: 2}
+
+
+def test_a_first_update_taken_alone_comes_before_the_records_next_round(
+    session: Session,
+) -> None:
+    thing = Counted(3)
+    a, b, c = thing.ids
+    thing.version[b] = 5  # someone else wrote b: its first update leaves the set
+    results = _push(session, thing, [(a, 1), (b, 1), (c, 1), (b, 6), (c, 2)])
+    assert thing.sets == [[a, c], [b, c]] and thing.alone == [b]
+    assert [r.version for r in results] == [2, 6, 2, 7, 3]
 
 
 def test_a_set_the_database_refuses_is_applied_one_by_one_in_device_order(
