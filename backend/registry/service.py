@@ -757,7 +757,7 @@ def prepare_visit(
         raise field_error(P + "visited_at", "a visit cannot be in the future")
     district = placement.district_or_422(session, site.district_code)
     placement.check_placement(session, settings, geometry, district)
-    site_shape = from_db(site.geometry)
+    site_shape = lookups.site_shape(session, site)
     assert site_shape is not None
     row = (SiteVisit.unsaved if unsaved else SiteVisit)(
         site_id=site.id,

@@ -272,7 +272,7 @@ class Engine:
         """A run of updates (`_update_run`) in rounds: a record's first update in the first
         round, its second in the second, and so on, so each record's updates keep their device
         order. In each round, those made from the record's current version are written as one
-        set; the rest (a record that moved on, or is not there yet) and any the set could not
+        set (of one, too); the rest (a record that moved on, or is not there yet) and any the set could not
         take go one by one, in device order, after it, before the next round."""
         handler: Any = self.registry.handlers[run[0].entity]
         rounds: list[list[Op]] = []
@@ -285,11 +285,9 @@ class Engine:
             rounds[at].append(op)
         results: dict[uuid.UUID, OpResult] = {}
         for round_ops in rounds:
-            ready: list[Op] = []
-            if len(round_ops) > 1:
-                current = handler.versions(ctx, [op.record_id for op in round_ops])
-                ready = [op for op in round_ops if current.get(op.record_id) == op.base_version]
-            if len(ready) > 1:
+            current = handler.versions(ctx, [op.record_id for op in round_ops])
+            ready = [op for op in round_ops if current.get(op.record_id) == op.base_version]
+            if ready:  # a set of one too: a third of the statements of the one-by-one path
                 results.update(self._update_set(ctx, device, handler, ready, offset_ms, now))
             for op in round_ops:
                 if op.op_id not in results:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import random
+import struct
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -351,3 +354,16 @@ def test_ring_touching_itself_is_a_self_intersection() -> None:
 def test_ring_of_one_repeated_position_has_too_few_points() -> None:
     error = refused(TooFewPoints, polygon([[-11.0, 8.0]] * 4))
     assert error.pointer == "/geometry/coordinates/0"
+
+
+def test_a_points_geojson_rounds_as_numpy_rounds_bit_for_bit() -> None:
+    rng = random.Random(2026)
+    values = [0.0, -0.0, 1e-8, -1e-8, 4.9e-8, -4.9e-8, 5e-8, -5e-8, 1.5e-7, 2.5e-7, 180.0]
+    values += [rng.uniform(-180, 180) for _ in range(20000)]
+    values += [rng.randrange(-1800000000, 1800000000) / 1e7 + 0.5e-7 for _ in range(5000)]
+    values += [rng.uniform(-1e-6, 1e-6) for _ in range(2000)] + [1e300, -1e300, 2.0**60]
+    for x in values:
+        y = rng.choice(values)
+        got = to_geojson(Point(x, y))["coordinates"]
+        want = np.round(np.asarray(Point(x, y).coords), 7).tolist()[0]
+        assert [struct.pack("<d", v) for v in got] == [struct.pack("<d", v) for v in want], (x, y)
