@@ -6,14 +6,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import inspect, update
+from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.clock import utcnow
 from backend.errors import FieldError, NotFound, StaleVersion, ValidationFailed
 from backend.models_base import Record
-from offline_sync.server.bulkupdate import update_rows
 
 R = TypeVar("R", bound=Record)
 
@@ -51,9 +50,8 @@ def update_versioned(
 
 def write_set(session: Session, rows: Sequence[tuple[Record, int]]) -> None:
     """Write rows of one table edited in memory, each with the version it was read at, as one
-    UPDATE of every column guarded by that version (`offline_sync.server.bulkupdate`: one
-    statement on PostgreSQL, an executemany elsewhere); then the session holds them as written
-    (no flush writes them again).
+    executemany UPDATE of every column guarded by that version; then the session holds them as
+    written (no flush writes them again).
 
     The caller read them `FOR UPDATE`, so no other writer can have moved one; should one have
     all the same, `StaleVersion` is raised and the caller's savepoint undoes the whole set.
@@ -63,13 +61,16 @@ def write_set(session: Session, rows: Sequence[tuple[Record, int]]) -> None:
     rows = list({id(row): (row, base) for row, base in rows}.values())  # each row once
     table = type(rows[0][0]).__table__  # type: ignore[attr-defined]
     columns = [c for c in table.columns if not c.primary_key]
-    written = update_rows(
-        session,
-        table,
-        where=("id", "version"),
-        set_=tuple(c.key for c in columns),
-        rows=[((row.id, base), [getattr(row, c.key) for c in columns]) for row, base in rows],
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_base"))
+        .values({c.key: bindparam(f"b_{c.key}") for c in columns})
     )
+    params = [
+        {"b_id": row.id, "b_base": base} | {f"b_{c.key}": getattr(row, c.key) for c in columns}
+        for row, base in rows
+    ]
+    written = session.execute(stmt, params).rowcount  # type: ignore[attr-defined]
     if written != len(rows):
         raise StaleVersion(
             f"{written} of {len(rows)} {table.name} records were still at the version read; "

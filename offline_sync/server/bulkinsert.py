@@ -33,12 +33,6 @@ COPY_FROM_ROWS = 16
 _SAME_AS_TEXT_INPUT = frozenset({"ST_GeomFromEWKT"})
 
 
-def same_as_text_input(type_: Any) -> bool:
-    """Whether a type whose SQL wraps its bound value in a function needs no function: the
-    column's own text input does what the function does (PostGIS geometry from EWKT/EWKB)."""
-    return getattr(type_, "from_text", None) in _SAME_AS_TEXT_INPUT
-
-
 class _Plan:
     """How the rows of one shape become COPY rows: the statement, and per column where its
     value comes from (the row's key, or a default) and how it is bound."""
@@ -92,7 +86,9 @@ def _plan(table: Table, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None
                 continue  # the database fills it, as it would for the INSERT
             source = (None, maker)
         type_ = column.type
-        if type_._has_bind_expression and not same_as_text_input(type_):
+        if type_._has_bind_expression and getattr(type_, "from_text", None) not in (
+            _SAME_AS_TEXT_INPUT
+        ):
             return None
         sources.append((*source, type_._cached_bind_processor(dialect)))
         names.append(dialect.identifier_preparer.quote(column.name))

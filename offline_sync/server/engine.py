@@ -272,8 +272,8 @@ class Engine:
         """A run of updates (`_update_run`) in rounds: a record's first update in the first
         round, its second in the second, and so on, so each record's updates keep their device
         order. In each round, those made from the record's current version are written as one
-        set (of one, too); the rest (a record that moved on, or is not there yet) and any the set could not
-        take go one by one, in device order, after it, before the next round."""
+        set (of one, too); the rest (a record that moved on, or is not there yet) and any the
+        set could not take go one by one, in device order, after it, before the next round."""
         handler: Any = self.registry.handlers[run[0].entity]
         rounds: list[list[Op]] = []
         seen_times: Counter[uuid.UUID] = Counter()

@@ -12,14 +12,13 @@ import json
 import uuid
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from offline_sync.protocol import ChangeKind
 from offline_sync.server.anyof import any_of
 from offline_sync.server.bulkinsert import insert_rows
-from offline_sync.server.bulkupdate import update_rows
 from offline_sync.server.sqltypes import JSONText, utcnow
 from offline_sync.server.tables import SyncChange
 
@@ -136,17 +135,29 @@ class Publication(NamedTuple):
 
 
 _TABLE = SyncChange.metadata.tables[str(SyncChange.__tablename__)]
-# Moving a record's row in one scope to a new position: keyed by (entity, record, scope), not by
-# the primary key (seq), which the move changes.
-_MOVE_WHERE = ("entity", "record_id", "scope")
-_MOVE_SET = ("seq", "kind", "version", "data", "changed_at")
+# Moves a record's row in one scope to a new position: an executemany of these, keyed by
+# (entity, record, scope); Core, not the ORM's bulk update, which keys on the primary key (seq).
+_MOVE = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.entity == bindparam("b_entity"),
+        _TABLE.c.record_id == bindparam("b_record_id"),
+        _TABLE.c.scope == bindparam("b_scope"),
+    )
+    .values(
+        {
+            name: bindparam(f"b_{name}", type_=_TABLE.c[name].type)
+            for name in ("seq", "kind", "version", "data", "changed_at")
+        }
+    )
+)
 _READ_CHUNK = 500
 
 
 def publish_many(session: Session, records: list[Publication]) -> None:
     """What `publish` does for each record, in order, for many records at once.
 
-    One read of their feed rows (per entity and 500 ids), one update that moves the rows
+    One read of their feed rows (per entity and 500 ids), one executemany that moves the rows
     already there (and leaves `exit`s in scopes a record left), one multi-row insert of the rest.
     Each record once: the caller keeps the last state of a record changed twice.
     """
@@ -178,34 +189,34 @@ def publish_many(session: Session, records: list[Publication]) -> None:
         planned.append((r, exits, {s for s in r.scopes if s not in there}))
     next_seq = _take_seqs(session, sum(len(e) + len(r.scopes) for r, e, _ in planned))
     now = utcnow()
-    moves: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = []
+    moves: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     for r, exits, fresh in planned:
+        key = {"b_entity": r.entity, "b_record_id": r.record_id, "b_changed_at": now}
         for old_scope in exits:
             moves.append(
-                (
-                    (r.entity, r.record_id, old_scope),
-                    (next_seq, ChangeKind.exit.value, r.version, None, now),
-                )
+                key
+                | {"b_scope": old_scope, "b_seq": next_seq, "b_kind": ChangeKind.exit.value}
+                | {"b_version": r.version, "b_data": None}
             )
             next_seq += 1
         for target in r.scopes:
+            values = {"kind": r.kind.value, "version": r.version, "data": r.data}
             if target in fresh:
                 inserts.append(
                     {"seq": next_seq, "entity": r.entity, "record_id": r.record_id}
                     | {"scope": target, "changed_at": now}
-                    | {"kind": r.kind.value, "version": r.version, "data": r.data}
+                    | values
                 )
             else:
                 moves.append(
-                    (
-                        (r.entity, r.record_id, target),
-                        (next_seq, r.kind.value, r.version, r.data, now),
-                    )
+                    key
+                    | {"b_scope": target, "b_seq": next_seq}
+                    | {f"b_{k}": v for k, v in values.items()}
                 )
             next_seq += 1
     if moves:
-        update_rows(session, _TABLE, where=_MOVE_WHERE, set_=_MOVE_SET, rows=moves)
+        session.execute(_MOVE, moves)
     if inserts:
         insert_rows(session, _TABLE, inserts)
 
