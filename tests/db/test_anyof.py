@@ -27,7 +27,7 @@ def test_any_of_finds_what_in_finds_for_ids_and_for_text(session: Session) -> No
     by_any = set(session.scalars(select(MINERS.c.id).where(any_of(session, MINERS.c.id, asked))))
     by_in = set(session.scalars(select(MINERS.c.id).where(MINERS.c.id.in_(asked))))
     assert by_any == by_in == {r.id for r in rows[:3]}
-    names = ["Fatmata Kamara 1", "Fatmata Kamara 4", "nobody", 'O\'Brien "x"']
+    names = ["Fatmata Kamara 1", "Fatmata Kamara 4", "nobody", 'O\'Brien "x"', "a,b", "{c}", "\\"]
     found = session.scalars(
         select(MINERS.c.full_name).where(
             any_of(session, MINERS.c.full_name, names), MINERS.c.id.in_([r.id for r in rows])
