@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -18,10 +18,12 @@ from offline_sync.server.sqltypes import JSONText
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is UTC:  # most times we write (utcnow, read back): "+00:00" ends them
+            return value.isoformat()[:-6] + "Z"
+        return as_utc(value).isoformat().replace("+00:00", "Z")
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, datetime):
-        return as_utc(value).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

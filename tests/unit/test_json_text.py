@@ -1,13 +1,15 @@
 """`backend.db.json_text`, the JSON columns' encoder: compact orjson text; the stdlib's answer
-where orjson has none; encoded text kept as it is."""
+where orjson has none; encoded text kept as it is; times as RFC 3339 UTC."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from pydantic import TypeAdapter
 
-from backend.api.jsonio import jsonable
+from backend.api.jsonio import dumps, jsonable
 from backend.db import json_text
 from offline_sync.server.sqltypes import JSONText
 
@@ -35,3 +37,21 @@ def test_encoded_text_is_stored_as_it_is() -> None:
 
 def test_jsonable_keeps_integers_past_64_bits_exact() -> None:
     assert jsonable({"big": 2**70, "top": 2**64 - 1}) == {"big": 2**70, "top": 2**64 - 1}
+
+
+def test_times_of_every_kind_are_written_as_utc_with_z() -> None:
+    parsed = TypeAdapter(datetime).validate_python("2026-11-24T10:00:00.5+01:00")  # pydantic's tz
+    times = [
+        datetime(2026, 11, 24, 9, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 24, 9, 0, 0, 500000, tzinfo=UTC),
+        datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone(timedelta(hours=1))),
+        datetime(2026, 11, 24, 9, 0, 0),  # naive: UTC, as the databases hand it back
+        parsed,
+    ]
+    assert json.loads(dumps(times)) == [
+        "2026-11-24T09:00:00Z",
+        "2026-11-24T09:00:00.500000Z",
+        "2026-11-24T09:00:00Z",
+        "2026-11-24T09:00:00Z",
+        "2026-11-24T09:00:00.500000Z",
+    ]
