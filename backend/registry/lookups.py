@@ -1,8 +1,8 @@
 """What a session's registry writes looked up once and reuse: a request's, or a sync batch's.
 
 Ids a batch found free in one query, sites in the writer's scope (and their shapes, parsed once),
-jurisdictions by code. Typed
-and kept beside the session (not under string keys in `session.info`); gone with the session.
+jurisdictions by code. Typed and kept beside the session (not under string keys in
+`session.info`); gone with the session.
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ shapely writes for the shape with SRID 4326."""
 from __future__ import annotations
 
 import random
-import uuid
-from datetime import UTC, datetime
 
 import pytest
 import shapely
@@ -14,11 +12,9 @@ from shapely.geometry import Point, box
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.registry.models import Site, SiteVisit
 from backend.spatial import SRID, from_db, to_db
 from offline_sync.server.bulkinsert import COPY_FROM_ROWS, insert_rows
-
-VISITS = SiteVisit.metadata.tables["site_visit"]
+from tests.db.test_bulkinsert import VISITS, visit_rows
 
 # Coordinates with every digit a double holds: a WKT of 16 digits rounded some of these.
 POINTS = [
@@ -41,28 +37,9 @@ def test_the_ewkb_of_a_point_is_what_shapely_writes_with_the_srid() -> None:
 
 @pytest.mark.parametrize("how", ["insert", "copy"])
 def test_a_made_point_is_stored_to_the_last_bit(session: Session, how: str) -> None:
-    site = session.scalars(select(Site).limit(1)).one()
-    n = COPY_FROM_ROWS if how == "copy" else 1
-    at = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "version": 1,
-            "created_at": at,
-            "updated_at": at,
-            "site_id": site.id,
-            "district_code": site.district_code,
-            "visited_at": at,
-            "location": to_db(POINTS[i % len(POINTS)]),
-            "diggers_counted": i,
-            "notes": None,
-            "officer_id": None,
-            "distance_to_site_m": None,
-            "device_visited_at": None,
-            "deleted_at": None,
-        }
-        for i in range(n)
-    ]
+    rows = visit_rows(session, COPY_FROM_ROWS if how == "copy" else 1)
+    for i, row in enumerate(rows):
+        row["location"] = to_db(POINTS[i % len(POINTS)])
     insert_rows(session, VISITS, rows)
     stored = session.execute(
         select(VISITS.c.id, VISITS.c.location).where(VISITS.c.id.in_([r["id"] for r in rows]))
