@@ -5,12 +5,18 @@ the engine's sqlean connection. Both in one transaction, into tables shaped like
 `site_visit` and `miner` (columns, primary keys, indexes, the spatial index; no foreign
 keys), which are dropped afterwards. Rows are tuples in the order of `VISIT_COLUMNS` and
 `MINER_COLUMNS`, as Python values (UUID, aware datetime, EWKT text, Decimal).
+
+`copy_written_rows` is the wider floor on PostGIS: every row a push wrote (the records, their
+audit entries, the op ledger and the feed), copied back in by binary COPY, the cheapest way
+PostgreSQL stores rows: what no push of the same rows can beat, whatever its code.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -60,6 +66,69 @@ def copy_baseline(db_url: str, visit_rows: Rows, miner_rows: Rows) -> float:
         conn.execute("DROP TABLE bench_copy_site_visit, bench_copy_miner")
         conn.commit()
     return elapsed
+
+
+@dataclass(frozen=True)
+class WrittenRows:
+    """What `copy_written_rows` stored: rows per table, and the seconds the COPYs took."""
+
+    rows: dict[str, int]
+    seconds: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+def copy_written_rows(
+    db_url: str, device_id: uuid.UUID, visit_ids: list[uuid.UUID], miner_ids: list[uuid.UUID]
+) -> WrittenRows:
+    """Seconds to store again every row a push of `device_id` wrote, by binary COPY.
+
+    The rows are read back first (outside the timing): the new visits and miners, the audit
+    entries and ledger rows carrying the device, and the feed rows of those records. They go
+    into `LIKE … INCLUDING ALL` copies of their tables (columns, keys, indexes, no foreign
+    keys) in one transaction; the copies are dropped afterwards.
+    """
+    record_ids = visit_ids + miner_ids
+    selections: dict[str, tuple[str, Any]] = {
+        "site_visit": ("id = ANY(%s)", visit_ids),
+        "miner": ("id = ANY(%s)", miner_ids),
+        "audit_entry": ("device_id = %s", str(device_id)),
+        "sync_op": ("device_id = %s", device_id),
+        "sync_change": ("record_id = ANY(%s)", record_ids),
+    }
+    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    data: dict[str, bytes] = {}
+    rows: dict[str, int] = {}
+    with psycopg.connect(dsn) as conn:
+        with conn.cursor() as cur:
+            for table, (where, value) in selections.items():
+                rows[table] = cur.execute(
+                    f"SELECT count(*) FROM {table} WHERE {where}", (value,)
+                ).fetchone()[0]  # type: ignore[index]
+                chunks = bytearray()
+                query = f"COPY (SELECT * FROM {table} WHERE {where}) TO STDOUT (FORMAT BINARY)"
+                with cur.copy(query, (value,)) as copy:
+                    for chunk in copy:
+                        chunks += chunk
+                data[table] = bytes(chunks)
+                conn.execute(f"CREATE TABLE bench_rows_{table} (LIKE {table} INCLUDING ALL)")
+        conn.commit()
+        t0 = time.perf_counter()
+        with conn.cursor() as cur:
+            for table, payload in data.items():
+                with cur.copy(f"COPY bench_rows_{table} FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.write(payload)
+        conn.commit()
+        elapsed = time.perf_counter() - t0
+        for table in data:
+            stored_rows = conn.execute(f"SELECT count(*) FROM bench_rows_{table}").fetchone()
+            if stored_rows is None or stored_rows[0] != rows[table]:
+                raise RuntimeError(f"bench_rows_{table} holds {stored_rows} of {rows[table]} rows")
+        conn.execute(", ".join(f"bench_rows_{t}" for t in data).join(("DROP TABLE ", "")))
+        conn.commit()
+    return WrittenRows(rows, elapsed)
 
 
 # geometry_columns.geometry_type codes of the 2-D types, as AddGeometryColumn names them.

@@ -235,9 +235,10 @@ def make_changes(
             }
         )
     seconds = 0.0
-    for i in range(0, len(ops), 500):
-        batch = ops[i : i + 500]
-        seconds += push(server, other, encode(batch)[1], batch)
+    with server.client(other.token) as client:
+        for i in range(0, len(ops), 500):
+            batch = ops[i : i + 500]
+            seconds += push(client, encode(batch)[1], batch)
     return len(ops), seconds
 
 

@@ -34,9 +34,10 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx
 from shapely.geometry import shape
 
-from bench.bulk_load import copy_baseline, executemany_baseline
+from bench.bulk_load import WrittenRows, copy_baseline, copy_written_rows, executemany_baseline
 from bench.common import (
     DISTRICT,
     BenchServer,
@@ -49,6 +50,7 @@ from bench.common import (
     progress,
 )
 from bench.couch_peer import PeerError, PeerRun, find_script, run_peer, server_binary
+from bench.cpu import cpu_window, database_backends
 from offline_sync.protocol import MAX_OPS_PER_PUSH
 
 DATABASES = ("postgis", "spatialite")
@@ -84,6 +86,8 @@ class Workload:
     ops: list[dict[str, Any]] = field(default_factory=list)
     visit_rows: list[tuple[Any, ...]] = field(default_factory=list)
     miner_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    visit_ids: list[uuid.UUID] = field(default_factory=list)
+    miner_ids: list[uuid.UUID] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
 
 
@@ -143,6 +147,7 @@ def make_workload(
             )  # fmt: skip
             miners[str(record_id)] = (1, row)
             w.miner_rows.append(row)
+            w.miner_ids.append(record_id)
         else:
             kind, entity = "create", "site_visit"
             site = rng.choice(sites)
@@ -157,6 +162,7 @@ def make_workload(
                 "geometry": {"type": "Point", "coordinates": [lon, lat]},
             }
             op_record, base = record_id, None
+            w.visit_ids.append(record_id)
             w.visit_rows.append(
                 (
                     record_id,
@@ -196,13 +202,12 @@ def encode(ops: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     return raw, gzip.compress(raw, compresslevel=6, mtime=0)
 
 
-def push(server: BenchServer, device: Device, body: bytes, ops: list[dict[str, Any]]) -> float:
+def push(client: httpx.Client, body: bytes, ops: list[dict[str, Any]]) -> float:
     """Send one gzip push; returns seconds. Any op not `applied` stops the benchmark."""
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    with server.client(device.token) as c:
-        t0 = time.perf_counter()
-        r = c.post("/sync/v1/push", content=body, headers=headers)
-        elapsed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r = client.post("/sync/v1/push", content=body, headers=headers)
+    elapsed = time.perf_counter() - t0
     if r.status_code != 200:
         raise RuntimeError(f"push answered {r.status_code}: {r.text[:2000]}")
     statuses = Counter(x["status"] for x in r.json()["results"])
@@ -241,6 +246,7 @@ class Measured:
     database: str
     push_rate: float
     rows: list[tuple[str, str, str]]
+    database_cpu_per_op: float | None = None  # seconds of PostgreSQL backend CPU per op
 
 
 def measure(database: str, args: argparse.Namespace) -> Measured:
@@ -260,10 +266,19 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
         processes = describe_processes(server.monitor.processes())
         progress(f"pushing {args.ops} ops in {len(batches)} batches of {args.batch}")
         latencies: list[float] = []
-        with server.monitor.window() as pushes:
+        groups = {
+            "server": server.monitor.processes,
+            "database": lambda: database_backends(server.engine),
+        }
+        # One connection for the whole run, as the reference client keeps its httpx client.
+        with (
+            server.client(device.token) as client,
+            server.monitor.window() as pushes,
+            cpu_window(groups) as cpu,
+        ):
             t0 = time.perf_counter()
             for ops, (_, body) in zip(batches, bodies, strict=True):
-                latencies.append(push(server, device, body, ops))
+                latencies.append(push(client, body, ops))
             push_seconds = time.perf_counter() - t0
 
         copy_rows = len(work.visit_rows) + len(work.miner_rows)
@@ -271,20 +286,26 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
             baseline = "COPY"
             progress("COPY of the same rows into scratch tables")
             copy_seconds = copy_baseline(server.db_url, work.visit_rows, work.miner_rows)
+            progress("binary COPY of every row the pushes wrote")
+            written = copy_written_rows(
+                server.db_url, uuid.UUID(device.device_id), work.visit_ids, work.miner_ids
+            )
         else:
             baseline = "executemany INSERT"
             progress("executemany INSERT of the same rows into scratch tables")
             copy_seconds = executemany_baseline(server.engine, work.visit_rows, work.miner_rows)
+            written = None
 
         progress(f"one push of {args.big} ops")
         big = make_workload(args.big, device, sites, server.officer_id, rng)
         _, big_body = encode(big.ops)
         before_big = server.monitor.idle_bytes()
-        with server.monitor.window() as big_window:
-            big_seconds = push(server, device, big_body, big.ops)
+        with server.client(device.token) as client, server.monitor.window() as big_window:
+            big_seconds = push(client, big_body, big.ops)
 
     push_rate = args.ops / push_seconds
     copy_rate = copy_rows / copy_seconds
+    server_cpu, database_cpu = cpu.seconds["server"], cpu.seconds["database"]
     peak = f"peak {mib(pushes.peak_bytes)}"
     mix = ", ".join(f"{k} {v}" for k, v in sorted(work.kinds.items()))
     rows = [
@@ -300,6 +321,9 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
          f"{copy_rate:,.0f} rows/s ({copy_rows} rows, {copy_seconds:.2f} s)", ""),
         (f"push / {baseline}",
          f"{push_rate / copy_rate:.4f} ({baseline} is {copy_rate / push_rate:,.0f}x)", ""),
+        *written_rows(written, args.ops, push_rate),
+        ("server CPU per op, all its processes", per_op(server_cpu, args.ops), ""),
+        ("database backend CPU per op", per_op(database_cpu, args.ops), ""),
         ("bytes per op, gzip on the wire", f"{wire_bytes / args.ops:.1f} B", ""),
         ("bytes per op, uncompressed JSON", f"{raw_bytes / args.ops:.1f} B", ""),
         ("server processes", processes, ""),
@@ -313,7 +337,33 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
         (f"  RSS above its own start ({args.big}-op push)",
          mib(big_window.peak_bytes - big_window.start_bytes), ""),
     ]  # fmt: skip
-    return Measured(database, push_rate, rows)
+    return Measured(
+        database, push_rate, rows, None if database_cpu is None else database_cpu / args.ops
+    )
+
+
+def per_op(seconds: float | None, ops: int) -> str:
+    """`123 µs (2.46 s)` of CPU per op, or why there is no figure."""
+    if seconds is None:
+        return "n/a (not a PostgreSQL on this machine)"
+    return f"{seconds / ops * 1e6:,.0f} µs ({seconds:.2f} s)"
+
+
+def written_rows(
+    written: WrittenRows | None, ops: int, push_rate: float
+) -> list[tuple[str, str, str]]:
+    """The rows of `copy_written_rows`: what storing the push's own rows alone allows."""
+    if written is None:
+        return []
+    floor = ops / written.seconds
+    tables = ", ".join(f"{t} {n}" for t, n in written.rows.items())
+    return [
+        ("rows the pushes wrote", f"{written.total} ({written.total / ops:.2f} per op: {tables})",
+         ""),
+        ("  stored again by binary COPY", f"{written.seconds:.2f} s: {floor:,.0f} ops/s "
+         "if a push cost nothing but its rows", ""),
+        ("push / that floor", f"{push_rate / floor:.3f}", ""),
+    ]  # fmt: skip
 
 
 def peer_rows(peer: PeerRun, script: Path, runs: list[Measured]) -> list[tuple[str, str, str]]:
@@ -323,6 +373,7 @@ def peer_rows(peer: PeerRun, script: Path, runs: list[Measured]) -> list[tuple[s
         ("peer: PouchDB replicate into pouchdb-server",
          f"{peer.docs_per_second:,.0f} docs/s ({peer.docs} docs, {peer.seconds:.2f} s)", ""),
     ]  # fmt: skip
+    twice = 2 * peer.docs_per_second
     for run in runs:
         rows.append(
             (
@@ -332,6 +383,17 @@ def peer_rows(peer: PeerRun, script: Path, runs: list[Measured]) -> list[tuple[s
                 "",
             )
         )
+    rows.append(("twice the peer", f"{twice:,.0f} ops/s: {1e6 / twice:,.0f} µs per op", ""))
+    for run in runs:
+        if run.database_cpu_per_op is not None:
+            rows.append(
+                (
+                    f"  PostgreSQL's own CPU per op ({run.database})",
+                    f"{run.database_cpu_per_op * 1e6:,.0f} µs "
+                    f"({run.database_cpu_per_op * twice:.0%} of that budget)",
+                    "",
+                )
+            )
     return rows
 
 

@@ -23,6 +23,8 @@ PUSH_LABELS = (
     "batch latency p95",
     "COPY baseline",
     "push / COPY",
+    "server CPU per op, all its processes",
+    "database backend CPU per op",
     "bytes per op, gzip on the wire",
     "bytes per op, uncompressed JSON",
     "server RSS idle",
@@ -73,6 +75,11 @@ def test_push_benchmark_prints_throughput_copy_ratio_bytes_and_memory(postgis: s
     for label in PUSH_LABELS:
         assert label in out, out
     assert "spatialite" not in out, out  # the default is PostGIS alone
+    # The floor of every row written: one ledger row and one audit entry per op, all stored.
+    assert "rows the pushes wrote" in out and "stored again by binary COPY" in out, out
+    assert "audit_entry 200, sync_op 200" in out, out
+    (backend,) = [line for line in out.splitlines() if "database backend CPU per op" in line]
+    assert "µs" in backend and "n/a" not in backend, out  # the suite's PostGIS is local
 
 
 def test_push_benchmark_on_spatialite_prints_the_executemany_baseline_instead_of_copy() -> None:
@@ -84,6 +91,7 @@ def test_push_benchmark_on_spatialite_prints_the_executemany_baseline_instead_of
     for label in ["## sync push, spatialite", *labels]:
         assert label in out, out
     assert "COPY" not in out, out
+    assert "n/a (not a PostgreSQL on this machine)" in out, out
 
 
 def test_pull_benchmark_prints_snapshot_change_pull_and_memory(postgis: str) -> None:
