@@ -322,8 +322,8 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
         (f"push / {baseline}",
          f"{push_rate / copy_rate:.4f} ({baseline} is {copy_rate / push_rate:,.0f}x)", ""),
         *written_rows(written, args.ops, push_rate),
-        ("server CPU per op, all its processes", per_op(server_cpu, args.ops), ""),
-        ("database backend CPU per op", per_op(database_cpu, args.ops), ""),
+        ("server CPU per op, all its processes", per_op(server_cpu, args.ops, database), ""),
+        ("database backend CPU per op", per_op(database_cpu, args.ops, database), ""),
         ("bytes per op, gzip on the wire", f"{wire_bytes / args.ops:.1f} B", ""),
         ("bytes per op, uncompressed JSON", f"{raw_bytes / args.ops:.1f} B", ""),
         ("server processes", processes, ""),
@@ -342,10 +342,12 @@ def measure(database: str, args: argparse.Namespace) -> Measured:
     )
 
 
-def per_op(seconds: float | None, ops: int) -> str:
+def per_op(seconds: float | None, ops: int, database: str) -> str:
     """`123 µs (2.46 s)` of CPU per op, or why there is no figure."""
     if seconds is None:
-        return "n/a (not a PostgreSQL on this machine)"
+        if database == "spatialite":
+            return "n/a (SpatiaLite runs inside the server's processes)"
+        return "n/a (the database is not on this machine)"
     return f"{seconds / ops * 1e6:,.0f} µs ({seconds:.2f} s)"
 
 

@@ -91,7 +91,7 @@ def test_push_benchmark_on_spatialite_prints_the_executemany_baseline_instead_of
     for label in ["## sync push, spatialite", *labels]:
         assert label in out, out
     assert "COPY" not in out, out
-    assert "n/a (not a PostgreSQL on this machine)" in out, out
+    assert "n/a (SpatiaLite runs inside the server's processes)" in out, out
 
 
 def test_pull_benchmark_prints_snapshot_change_pull_and_memory(postgis: str) -> None:
