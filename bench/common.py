@@ -449,7 +449,8 @@ def print_table(title: str, command: str, rows: list[tuple[str, str, str]]) -> N
     print(f"## {title}")
     print(f"command: {command}")
     print(
-        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]} "
+        f"({os.path.realpath(sys.executable)}), "
         f"{time.strftime('%Y-%m-%d')}, load average {LOAD_AT_START:.1f} at start, "
         f"{os.getloadavg()[0]:.1f} at end"
     )
