@@ -21,9 +21,9 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, Table, insert
-from sqlalchemy.engine import make_url
 
 from backend.registry.models import Miner, SiteVisit
+from bench.common import libpq_url
 
 Rows = Sequence[tuple[Any, ...]]
 
@@ -42,8 +42,7 @@ def copy_baseline(db_url: str, visit_rows: Rows, miner_rows: Rows) -> float:
     `LIKE … INCLUDING ALL` keeps the columns, defaults, primary keys and indexes (the GiST
     index on the point too), but no foreign keys: the floor of what storing the rows costs.
     """
-    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(libpq_url(db_url)) as conn:
         conn.execute("CREATE TABLE bench_copy_site_visit (LIKE site_visit INCLUDING ALL)")
         conn.execute("CREATE TABLE bench_copy_miner (LIKE miner INCLUDING ALL)")
         conn.commit()
@@ -98,10 +97,9 @@ def copy_written_rows(
         "sync_op": ("device_id = %s", device_id),
         "sync_change": ("record_id = ANY(%s)", record_ids),
     }
-    dsn = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
     data: dict[str, bytes] = {}
     rows: dict[str, int] = {}
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(libpq_url(db_url)) as conn:
         with conn.cursor() as cur:
             for table, (where, value) in selections.items():
                 rows[table] = cur.execute(
@@ -126,7 +124,7 @@ def copy_written_rows(
             stored_rows = conn.execute(f"SELECT count(*) FROM bench_rows_{table}").fetchone()
             if stored_rows is None or stored_rows[0] != rows[table]:
                 raise RuntimeError(f"bench_rows_{table} holds {stored_rows} of {rows[table]} rows")
-        conn.execute(", ".join(f"bench_rows_{t}" for t in data).join(("DROP TABLE ", "")))
+        conn.execute("DROP TABLE " + ", ".join(f"bench_rows_{t}" for t in data))
         conn.commit()
     return WrittenRows(rows, elapsed)
 

@@ -54,6 +54,11 @@ def postgis_url() -> str:
     return os.environ.get("TEST_POSTGIS_URL", DEFAULT_POSTGIS_URL)
 
 
+def libpq_url(database_url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as psycopg's own `connect` takes it (no driver suffix)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _autocommit(url: str) -> Engine:
     return make_engine(Settings(database_url=url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
 

@@ -2,8 +2,8 @@
 
 Wall time on a shared machine moves with the neighbours; CPU seconds move much less, and they
 say where a push's time goes: Python in the server, or PostgreSQL. Both are read from
-`/proc/<pid>/stat` (user + system time of the process and its finished children), so they
-need the server and, for the database, PostgreSQL on this machine. A PostgreSQL elsewhere,
+`/proc/<pid>/stat` (the process's own user + system time), so they need the server and, for
+the database, PostgreSQL on this machine. A PostgreSQL elsewhere,
 or SpatiaLite (which runs inside the server's processes), has no backend figure: `None`.
 """
 

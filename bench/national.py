@@ -42,7 +42,6 @@ from typing import Any
 import psycopg
 from shapely.geometry import Point
 from sqlalchemy import JSON
-from sqlalchemy.engine import make_url
 
 from backend import schema
 from backend.auth.models import Role
@@ -71,6 +70,7 @@ from backend.registry.models import (
 from backend.settings import Settings
 from backend.sync import feed  # noqa: F401  (the app's publisher: the demo reaches the feed)
 from backend.tables import metadata
+from bench.common import libpq_url
 from bench.national_data import (
     CARAT,
     CENT,
@@ -1169,10 +1169,6 @@ def prepare(database_url: str) -> None:
             seed_demo(session=session, settings=settings)
     finally:
         engine.dispose()
-
-
-def libpq_url(database_url: str) -> str:
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def vacuum(database_url: str) -> float:

@@ -69,10 +69,12 @@ from bench.common import (
     mib,
     percentile,
     postgis_url,
+    process_tree,
     progress,
     stop,
     wait_until_up,
 )
+from bench.cpu import cpu_seconds
 
 MIX = ("/api/v1/sites?limit=100", "/api/v1/lots?limit=100", "/api/v1/miners?limit=100")
 BASELINE = ("/healthz",)
@@ -178,18 +180,8 @@ def tree_rss_bytes(pid: int) -> int:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its descendants, from /proc/<pid>/stat."""
-    ticks, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-        except (OSError, IndexError, ValueError):
-            pass
-        todo.extend(_children(p))
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its descendants (`bench.cpu.cpu_seconds`)."""
+    return sum(s for p in process_tree(pid) if (s := cpu_seconds(p)) is not None)
 
 
 class TreeRss:

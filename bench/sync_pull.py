@@ -30,7 +30,6 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 
 import psycopg
 from shapely.geometry import Point
-from sqlalchemy.engine import make_url
 
 from backend.api.jsonio import dumps
 from backend.registry.models import Miner, SiteVisit
@@ -44,6 +43,7 @@ from bench.common import (
     Device,
     bench_server,
     command_line,
+    libpq_url,
     mib,
     print_table,
     progress,
@@ -131,9 +131,8 @@ def _rows(
 def build_scope(server: BenchServer, n: int, sites: list[Site], rng: random.Random) -> Scope:
     """COPY the records and their feed rows in one transaction, under the feed's lock."""
     miners, visits, feed = _rows(n, sites, server.officer_id, rng)
-    dsn = make_url(server.db_url).set(drivername="postgresql").render_as_string(False)
     scope = district(DISTRICT)
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+    with psycopg.connect(libpq_url(server.db_url)) as conn, conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (FEED_LOCK,))
         cur.execute("SELECT coalesce(max(seq), 0) FROM sync_change")
         row = cur.fetchone()
